@@ -1,0 +1,129 @@
+"""The model directory: the one file format shared by the exporter and the server.
+
+A model directory holds `tokenizer.json`, `gpt-lsp.json` and one or more ONNX decoders
+(`model.onnx` in fp32, `model.int8.onnx` dynamically quantized). `gpt-lsp.json` says how to
+prompt the model; the ONNX graph itself says how many layers and heads the KV cache has.
+Loading validates everything up front so a broken directory fails with one clear message
+(RELIABILITY.md #18, #23) instead of a stack trace mid-keystroke.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+CONFIG_NAME = "gpt-lsp.json"
+TOKENIZER_NAME = "tokenizer.json"
+FORMAT_VERSION = 1
+VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+
+
+class ModelDirError(Exception):
+    """A model directory is missing, incomplete or unsafe; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class FimTokens:
+    """Fill-in-the-middle sentinels (StarCoder spelling by default)."""
+
+    prefix: str = "<fim_prefix>"
+    suffix: str = "<fim_suffix>"
+    middle: str = "<fim_middle>"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Contents of `gpt-lsp.json`: everything the server must know that the ONNX graph does not say."""
+
+    model_type: str
+    context_length: int
+    eos_token: str
+    fim: FimTokens | None = field(default_factory=FimTokens)
+    pad_token: str | None = None
+    # Variant name -> ONNX file name inside the directory; only files that exist are listed.
+    variants: dict[str, str] = field(default_factory=lambda: {"fp32": VARIANT_FILES["fp32"]})
+    format_version: int = FORMAT_VERSION
+    description: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        raw = json.loads(text)
+        fim = raw.pop("fim", None)
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        return cls(fim=FimTokens(**fim) if fim else None, **known)
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    """A validated model directory."""
+
+    path: Path
+    config: ModelConfig
+
+    def onnx_path(self, variant: str = "auto") -> Path:
+        """The ONNX file for `variant`; "auto" prefers int8 (about 2x faster on CPU) when present."""
+        variants = self.config.variants
+        if variant == "auto":
+            variant = "int8" if "int8" in variants else next(iter(variants))
+        if variant not in variants:
+            raise ModelDirError(f"{self.path}: no {variant!r} variant; available: {', '.join(variants)}")
+        return self.path / variants[variant]
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.path / TOKENIZER_NAME
+
+
+def _check_file(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise ModelDirError(f"{path}: missing {what}")
+    with path.open("rb") as f:
+        head = f.read(200)
+    # A git-lfs pointer is a small text file; loading it as ONNX gives a baffling protobuf error.
+    if head.startswith(b"version https://git-lfs"):
+        raise ModelDirError(f"{path}: is a git-lfs pointer, not the {what}; run `git lfs pull`")
+    if not head:
+        raise ModelDirError(f"{path}: is empty; expected the {what}")
+
+
+def _check_onnx_external_data(onnx_path: Path) -> None:
+    """External-data files must resolve inside the directory (CVE-2022-25882, CVE-2024-27318)."""
+    root = onnx_path.parent.resolve()
+    for sidecar in onnx_path.parent.glob(onnx_path.name + "*.data"):
+        if not sidecar.resolve().is_relative_to(root):
+            raise ModelDirError(f"{sidecar}: external data points outside the model directory")
+
+
+def load_model_dir(path: str | Path) -> ModelDir:
+    """Validate `path` and read its `gpt-lsp.json`; raise ModelDirError with a clear message otherwise."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ModelDirError(f"{root}: not a directory; expected a model directory ({CONFIG_NAME}, {TOKENIZER_NAME}, model.onnx)")
+    config_path = root / CONFIG_NAME
+    _check_file(config_path, "model description")
+    try:
+        config = ModelConfig.from_json(config_path.read_text(encoding="utf-8"))
+    except (ValueError, TypeError) as err:
+        raise ModelDirError(f"{config_path}: not a valid {CONFIG_NAME}: {err}") from err
+    if config.format_version > FORMAT_VERSION:
+        raise ModelDirError(f"{config_path}: format {config.format_version} is newer than this gpt-lsp understands")
+    if not config.variants:
+        raise ModelDirError(f"{config_path}: lists no ONNX variants")
+    _check_file(root / TOKENIZER_NAME, "tokenizer (tokenizer.json)")
+    for name in config.variants.values():
+        if Path(name).name != name or not name.endswith(".onnx"):
+            raise ModelDirError(f"{config_path}: variant file {name!r} must be a plain .onnx file name")
+        _check_file(root / name, "ONNX model")
+        _check_onnx_external_data(root / name)
+    return ModelDir(root, config)
+
+
+def default_model_path() -> Path:
+    """The model shipped inside the package (`gpt_lsp/model/default`)."""
+    from importlib.resources import files
+
+    return Path(str(files("gpt_lsp.model") / "default"))

@@ -1,0 +1,123 @@
+"""Fill-in-the-middle prompts with an exact token budget — the contract between serving and training.
+
+Serving builds `<fim_prefix> extra+prefix <fim_suffix> suffix <fim_middle>` (PSM) from the text
+around the cursor; training formats examples with the same functions, so the model is trained on
+exactly what it is shown (DESIGN.md, "prompt.py is the contract"). Sentinel spelling and joint
+PSM/SPM training follow Bavarian et al. 2022 (arXiv 2207.14255) and StarCoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+# Tokenising a window much longer than the budget is wasted work on every keystroke; no
+# tokenizer we ship averages more than this many characters per token on code.
+MAX_CHARS_PER_TOKEN = 8
+
+
+class TextTokenizer(Protocol):
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+
+@dataclass(frozen=True)
+class FimIds:
+    """Token ids of the three FIM sentinels."""
+
+    prefix: int
+    suffix: int
+    middle: int
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """Token ids to feed the model, and what part of the text they cover."""
+
+    ids: list[int]
+    prefix_chars: int  # characters of the prefix that made it into the prompt
+    suffix_chars: int  # characters of the suffix that made it into the prompt
+    healed: str = ""  # trailing prefix characters removed for token healing; the completion must start with them
+
+
+def _tail_ids(tokenizer: TextTokenizer, text: str, budget: int) -> tuple[list[int], int]:
+    """The last `budget` tokens of `text` and how many characters they span."""
+    if budget <= 0 or not text:
+        return [], 0
+    window = text[-budget * MAX_CHARS_PER_TOKEN :]
+    ids = tokenizer.encode(window)
+    if len(window) < len(text) and ids:
+        ids = ids[1:]  # the first token may be a fragment of a word cut by the window
+    ids = ids[-budget:]
+    return ids, len(tokenizer.decode(ids))
+
+
+def _head_ids(tokenizer: TextTokenizer, text: str, budget: int) -> tuple[list[int], int]:
+    """The first `budget` tokens of `text` and how many characters they span."""
+    if budget <= 0 or not text:
+        return [], 0
+    window = text[: budget * MAX_CHARS_PER_TOKEN]
+    ids = tokenizer.encode(window)
+    if len(window) < len(text) and ids:
+        ids = ids[:-1]
+    ids = ids[:budget]
+    return ids, len(tokenizer.decode(ids))
+
+
+def _heal(tokenizer: TextTokenizer, ids: list[int], prefix_chars: int) -> tuple[list[int], int, str]:
+    """Drop the last prefix token when it is a word fragment, so the model can re-choose it.
+
+    Mid-identifier cuts otherwise force the model to continue from a token boundary it never saw
+    in training (issue 4: "token healing").
+    """
+    if not ids:
+        return ids, prefix_chars, ""
+    last = tokenizer.decode(ids[-1:])
+    if not last or not (last[-1].isalnum() or last[-1] == "_") or "\n" in last:
+        return ids, prefix_chars, ""
+    return ids[:-1], prefix_chars - len(last), last
+
+
+def build_fim_prompt(
+    tokenizer: TextTokenizer,
+    fim: FimIds | None,
+    prefix: str,
+    suffix: str,
+    budget: int,
+    extra: str = "",
+    heal: bool = True,
+) -> Prompt:
+    """Build a prompt of at most `budget` tokens.
+
+    The prefix nearest the cursor comes first; the suffix gets up to a quarter of the budget
+    (whatever it does not use goes back to the prefix); `extra` (imports, signatures of the
+    enclosing scopes) fills what is left, placed before the prefix. Without FIM sentinels the
+    model sees the prefix alone.
+    """
+    sentinels = 3 if fim else 0
+    room = budget - sentinels
+    if room <= 0:
+        raise ValueError(f"token budget {budget} leaves no room for a prompt")
+    suffix_ids, suffix_chars = _head_ids(tokenizer, suffix, room // 4) if fim else ([], 0)
+    prefix_ids, prefix_chars = _tail_ids(tokenizer, prefix, room - len(suffix_ids))
+    healed = ""
+    if heal:
+        prefix_ids, prefix_chars, healed = _heal(tokenizer, prefix_ids, prefix_chars)
+    extra_ids, _ = _head_ids(tokenizer, extra, room - len(suffix_ids) - len(prefix_ids))
+    body = extra_ids + prefix_ids
+    ids = [fim.prefix, *body, fim.suffix, *suffix_ids, fim.middle] if fim else body
+    assert len(ids) <= budget, (len(ids), budget)
+    return Prompt(ids=ids, prefix_chars=prefix_chars, suffix_chars=suffix_chars, healed=healed)
+
+
+def fim_training_ids(prefix: list[int], middle: list[int], suffix: list[int], fim: FimIds, spm: bool) -> list[int]:
+    """One FIM training example (without the end-of-text token the caller appends).
+
+    PSM is what serving sends. SPM is the StarCoder variant (`<fim_prefix><fim_suffix> suffix
+    <fim_middle> prefix middle`), trained jointly because it teaches the same task with the
+    prefix adjacent to the middle (Bavarian et al., appendix D).
+    """
+    if spm:
+        return [fim.prefix, fim.suffix, *suffix, fim.middle, *prefix, *middle]
+    return [fim.prefix, *prefix, fim.suffix, *suffix, fim.middle, *middle]
