@@ -102,7 +102,9 @@ def load_model_dir(path: str | Path) -> ModelDir:
     """Validate `path` and read its `gpt-lsp.json`; raise ModelDirError with a clear message otherwise."""
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise ModelDirError(f"{root}: not a directory; expected a model directory ({CONFIG_NAME}, {TOKENIZER_NAME}, model.onnx)")
+        raise ModelDirError(
+            f"{root}: not a directory; expected a model directory ({CONFIG_NAME}, {TOKENIZER_NAME}, model.onnx)"
+        )
     config_path = root / CONFIG_NAME
     _check_file(config_path, "model description")
     try:
@@ -110,7 +112,9 @@ def load_model_dir(path: str | Path) -> ModelDir:
     except (ValueError, TypeError) as err:
         raise ModelDirError(f"{config_path}: not a valid {CONFIG_NAME}: {err}") from err
     if config.format_version > FORMAT_VERSION:
-        raise ModelDirError(f"{config_path}: format {config.format_version} is newer than this gpt-lsp understands")
+        raise ModelDirError(
+            f"{config_path}: format {config.format_version} is newer than this gpt-lsp understands"
+        )
     if not config.variants:
         raise ModelDirError(f"{config_path}: lists no ONNX variants")
     _check_file(root / TOKENIZER_NAME, "tokenizer (tokenizer.json)")

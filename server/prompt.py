@@ -8,8 +8,9 @@ PSM/SPM training follow Bavarian et al. 2022 (arXiv 2207.14255) and StarCoder.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 # Tokenising a window much longer than the budget is wasted work on every keystroke; no
 # tokenizer we ship averages more than this many characters per token on code.
@@ -38,7 +39,9 @@ class Prompt:
     ids: list[int]
     prefix_chars: int  # characters of the prefix that made it into the prompt
     suffix_chars: int  # characters of the suffix that made it into the prompt
-    healed: str = ""  # trailing prefix characters removed for token healing; the completion must start with them
+    healed: str = (
+        ""  # trailing prefix characters removed for token healing; the completion must start with them
+    )
 
 
 def _tail_ids(tokenizer: TextTokenizer, text: str, budget: int) -> tuple[list[int], int]:
@@ -111,7 +114,9 @@ def build_fim_prompt(
     return Prompt(ids=ids, prefix_chars=prefix_chars, suffix_chars=suffix_chars, healed=healed)
 
 
-def fim_training_ids(prefix: list[int], middle: list[int], suffix: list[int], fim: FimIds, spm: bool) -> list[int]:
+def fim_training_ids(
+    prefix: list[int], middle: list[int], suffix: list[int], fim: FimIds, spm: bool
+) -> list[int]:
     """One FIM training example (without the end-of-text token the caller appends).
 
     PSM is what serving sends. SPM is the StarCoder variant (`<fim_prefix><fim_suffix> suffix

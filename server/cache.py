@@ -1,0 +1,88 @@
+"""Completion reuse: an LRU of decodes keyed by prompt, and typing-through of the shown suggestion.
+
+Typing the first characters of a suggestion that is on screen must not cost a new decode
+(Copilot and Tabby both forward the rest); asking twice for the same prompt must not either.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from .engine import Generation
+
+# How much of the text around the cursor identifies "the same place" for typing-through.
+_ANCHOR_CHARS = 256
+
+
+class GenerationCache:
+    """A thread-safe LRU of Generation results keyed by (prompt ids, decode parameters)."""
+
+    def __init__(self, capacity: int = 128) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple, Generation] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Generation | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple, value: Generation) -> None:
+        # A cancelled or timed-out decode is partial; caching it would pin a truncated suggestion.
+        if value.stop_reason in ("cancelled", "timeout"):
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+@dataclass(frozen=True)
+class ShownSuggestion:
+    """The last suggestion sent for a document and where the user was when it was made."""
+
+    prefix_len: int
+    prefix_tail: str
+    suffix_head: str
+    text: str
+
+
+class TypingThrough:
+    """Per-document memory of the suggestion on screen."""
+
+    def __init__(self) -> None:
+        self._shown: dict[str, ShownSuggestion] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, uri: str, prefix: str, suffix: str, text: str) -> None:
+        with self._lock:
+            self._shown[uri] = ShownSuggestion(
+                len(prefix), prefix[-_ANCHOR_CHARS:], suffix[:_ANCHOR_CHARS], text
+            )
+
+    def forget(self, uri: str) -> None:
+        with self._lock:
+            self._shown.pop(uri, None)
+
+    def rest(self, uri: str, prefix: str, suffix: str) -> str | None:
+        """The remainder of the shown suggestion when the user typed its beginning, else None."""
+        with self._lock:
+            shown = self._shown.get(uri)
+        if shown is None or suffix[:_ANCHOR_CHARS] != shown.suffix_head:
+            return None
+        typed = prefix[shown.prefix_len :]
+        if not typed or len(prefix) <= shown.prefix_len or not shown.text.startswith(typed):
+            return None
+        if not prefix[: shown.prefix_len].endswith(shown.prefix_tail):
+            return None
+        rest = shown.text[len(typed) :]
+        return rest if rest.strip() else None

@@ -1,0 +1,109 @@
+"""The `gpt-lsp` command: `--stdio` serves LSP; subcommands run the model toolchain.
+
+Serving protects stdout before anything else is imported that might print: the JSON-RPC stream
+gets a private duplicate of file descriptor 1, and fd 1 itself is pointed at stderr, so a stray
+print from onnxruntime, tokenizers or tree-sitter can never corrupt the wire (pygls#133).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import __version__
+
+# Toolchain subcommands live in gpt_lsp.model (the `train` extra); each module registers itself
+# and imports torch only when run.
+TOOLCHAIN_MODULES = ("corpus", "train", "finetune", "export", "evaluate")
+
+
+def _protect_stdout() -> tuple[object, object]:
+    """Return (stdin, stdout) binary streams for JSON-RPC; everything else printed goes to stderr."""
+    wire = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return sys.stdin.buffer, wire
+
+
+def _setup_logging(log_file: str | None, verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    handler: logging.Handler = (
+        logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.getLogger("pygls").setLevel(max(level, logging.WARNING))
+
+
+def _watch_parent(get_pid) -> None:
+    """Exit when the editor that started us dies without closing stdin (copilot.lua#667: orphans)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            pid = get_pid()
+            if pid:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    logging.getLogger(__name__).warning("parent process %s is gone; exiting", pid)
+                    os._exit(1)
+                except PermissionError:
+                    pass
+
+    threading.Thread(target=watch, name="gpt-lsp-parent-watch", daemon=True).start()
+
+
+def serve(args: argparse.Namespace) -> int:
+    stdin, stdout = _protect_stdout()
+    _setup_logging(args.log_file, args.verbose)
+    from .lsp import create_server
+
+    ls = create_server(Path(args.model) if args.model else None)
+    _watch_parent(lambda: ls.process_id)
+    ls.start_io(stdin, stdout)  # returns on `exit` or when stdin reaches EOF
+    code = ls.exit_code if ls.protocol._shutdown or ls.exit_code == 0 else 1
+    logging.shutdown()
+    os._exit(code)  # don't wait for a decode still running on the worker thread
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gpt-lsp",
+        description="A private, local code assistant behind the Language Server Protocol.",
+        epilog="Editors start `gpt-lsp --stdio`. Toolchain commands (train, finetune, export, eval) need `pip install 'gpt-lsp[train]'`.",
+    )
+    parser.add_argument("--version", action="version", version=f"gpt-lsp {__version__}")
+    parser.add_argument("--stdio", action="store_true", help="serve LSP over stdin/stdout (what editors run)")
+    parser.add_argument(
+        "--model", metavar="DIR", help="model directory to serve (default: the shipped model)"
+    )
+    parser.add_argument("--log-file", metavar="PATH", help="write logs here instead of stderr")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="-v: info, -vv: debug")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve_parser = subparsers.add_parser("serve", help="serve LSP over stdio (same as --stdio)")
+    serve_parser.set_defaults(func=serve)
+    for name in TOOLCHAIN_MODULES:
+        try:
+            module = importlib.import_module(f"gpt_lsp.model.{name}")
+        except ImportError:
+            continue  # that stage is not part of this installation
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.stdio or args.command == "serve":
+        return serve(args)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args.func(args) or 0)

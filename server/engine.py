@@ -1,0 +1,248 @@
+"""ONNX Runtime inference: a KV-cache decode loop in numpy with stop rules and cancellation.
+
+The graph follows optimum's decoder-with-past naming (`past_key_values.{i}.key/value` in,
+`present.{i}.key/value` out) and accepts an empty past, so one session serves both the prompt
+(prefill) and every following token. Cache names and shapes are discovered from the session,
+not hard-coded per model type.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from .model_dir import ModelDir, ModelDirError
+from .prompt import FimIds
+
+log = logging.getLogger(__name__)
+
+# A stop rule looks at the text generated so far and returns where to cut it, or None to go on.
+StopRule = Callable[[str], "int | None"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What one decode produced, and why it ended."""
+
+    text: str
+    tokens: int
+    stop_reason: str  # eos | stop_rule | max_tokens | timeout | cancelled | repetition
+    ms: float
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    max_tokens: int
+    timeout_ms: float
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 0.95
+
+
+def _session_options(threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or max(1, (os.cpu_count() or 2) // 2)
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # onnxruntime warnings go to stderr; keep them to real errors
+    return options
+
+
+def _providers() -> list[str]:
+    available = ort.get_available_providers()
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+def repetition_start(
+    ids: Sequence[int], min_repeats: int = 3, max_period: int = 8, min_span: int = 8
+) -> int | None:
+    """Index where a loop of the same token pattern begins, once it has repeated `min_repeats` times.
+
+    Tiny models fall into `_test_test_test...` (issue 4); cutting at the second copy keeps the
+    useful first occurrence and drops the loop.
+    """
+    n = len(ids)
+    for period in range(1, max_period + 1):
+        span = period * min_repeats
+        if n < max(span, min_span):
+            continue
+        tail = ids[n - span :]
+        if all(tail[i] == tail[i % period] for i in range(span)):
+            return n - span + period
+    return None
+
+
+class Engine:
+    """One loaded model: tokenizer, ONNX session and the decode loop."""
+
+    def __init__(self, model_dir: ModelDir, variant: str = "auto", threads: int = 0) -> None:
+        self.model_dir = model_dir
+        self.config = model_dir.config
+        onnx_path = model_dir.onnx_path(variant)
+        try:
+            self.tokenizer = Tokenizer.from_file(str(model_dir.tokenizer_path))
+        except Exception as err:  # tokenizers raises plain Exception subclasses
+            raise ModelDirError(f"{model_dir.tokenizer_path}: cannot load tokenizer: {err}") from err
+        try:
+            self.session = ort.InferenceSession(
+                str(onnx_path), _session_options(threads), providers=_providers()
+            )
+        except Exception as err:  # onnxruntime raises its own untyped errors for corrupt files
+            raise ModelDirError(f"{onnx_path}: cannot load ONNX model: {err}") from err
+        self.onnx_path = onnx_path
+        self._discover_io()
+        self.eos_id = self._token_id(self.config.eos_token)
+        fim = self.config.fim
+        self.fim = FimIds(*(self._token_id(t) for t in (fim.prefix, fim.suffix, fim.middle))) if fim else None
+        self.context_length = self.config.context_length
+        self._vocab_text: list[str] | None = None
+
+    def _token_id(self, token: str) -> int:
+        token_id = self.tokenizer.token_to_id(token)
+        if token_id is None:
+            raise ModelDirError(
+                f"{self.model_dir.tokenizer_path}: has no {token!r} token, which gpt-lsp.json names"
+            )
+        return token_id
+
+    def _discover_io(self) -> None:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        missing = {"input_ids", "attention_mask", "position_ids"} - inputs.keys()
+        if missing:
+            raise ModelDirError(
+                f"{self.onnx_path}: graph lacks inputs {sorted(missing)}; re-export it with `gpt-lsp export`"
+            )
+        self.past_names = sorted((n for n in inputs if n.startswith("past_key_values.")), key=_cache_order)
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.present_names = sorted(
+            (n for n in self.output_names if n.startswith("present.")), key=_cache_order
+        )
+        if len(self.past_names) != len(self.present_names) or not self.past_names:
+            raise ModelDirError(
+                f"{self.onnx_path}: graph has no usable KV cache (past/present names do not match)"
+            )
+        shape = inputs[self.past_names[0]].shape  # [batch, kv_heads, past_sequence, head_dim]
+        if not (isinstance(shape[1], int) and isinstance(shape[3], int)):
+            raise ModelDirError(f"{self.onnx_path}: KV cache heads/head_dim must be static, got {shape}")
+        self.cache_shape = (1, shape[1], 0, shape[3])
+        self.logits_index = self.output_names.index("logits")
+        self.present_index = [self.output_names.index(n) for n in self.present_names]
+
+    # -- text <-> tokens ---------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
+
+    def vocab_text(self) -> list[str]:
+        """Each token's text, computed once; token healing filters candidates by it."""
+        if self._vocab_text is None:
+            self._vocab_text = [self.tokenizer.decode([i]) for i in range(self.tokenizer.get_vocab_size())]
+        return self._vocab_text
+
+    # -- the model -----------------------------------------------------------------------------
+    def empty_cache(self) -> list[np.ndarray]:
+        return [np.zeros(self.cache_shape, dtype=np.float32) for _ in self.past_names]
+
+    def forward(self, ids: Sequence[int], past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Run `ids` after the cached `past`; returns logits (sequence, vocab) and the new cache."""
+        past_len = past[0].shape[2]
+        n = len(ids)
+        feeds = {
+            "input_ids": np.asarray([ids], dtype=np.int64),
+            "attention_mask": np.ones((1, past_len + n), dtype=np.int64),
+            "position_ids": np.arange(past_len, past_len + n, dtype=np.int64)[None, :],
+        }
+        feeds.update(zip(self.past_names, past, strict=True))
+        outputs = self.session.run(self.output_names, feeds)
+        return outputs[self.logits_index][0], [outputs[i] for i in self.present_index]
+
+    def warm_up(self) -> float:
+        """One short decode so the first real request does not pay for lazy initialisation."""
+        start = time.perf_counter()
+        logits, past = self.forward(self.encode("def main():\n"), self.empty_cache())
+        self.forward([int(logits[-1].argmax())], past)
+        return (time.perf_counter() - start) * 1000
+
+    def generate(
+        self,
+        prompt_ids: Sequence[int],
+        limits: DecodeLimits,
+        stop: StopRule | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+        healed: str = "",
+        rng: np.random.Generator | None = None,
+    ) -> Generation:
+        """Decode after `prompt_ids` until EOS, a stop rule, the token/time limit or cancellation.
+
+        `healed` is text the completion must start with (token healing): until it is covered,
+        only tokens consistent with it may be chosen. The returned text includes it.
+        """
+        start = time.perf_counter()
+        deadline = start + limits.timeout_ms / 1000
+        ids: list[int] = []
+        text, reason = "", "max_tokens"
+        if cancelled():
+            return Generation("", 0, "cancelled", 0.0)
+        logits, past = self.forward(prompt_ids, self.empty_cache())
+        while len(ids) < limits.max_tokens:
+            scores = logits[-1].astype(np.float64)
+            pending = healed[len(text) :] if len(text) < len(healed) else ""
+            if pending:
+                scores = self._constrain(scores, pending)
+            token = self._choose(scores, limits, rng)
+            if token == self.eos_id or (
+                self.fim and token in (self.fim.prefix, self.fim.suffix, self.fim.middle)
+            ):
+                reason = "eos"
+                break
+            ids.append(token)
+            text = self.decode(ids)
+            loop_at = repetition_start(ids)
+            if loop_at is not None:
+                text, reason = self.decode(ids[:loop_at]), "repetition"
+                break
+            cut = stop(text) if stop and len(text) >= len(healed) else None
+            if cut is not None:
+                text, reason = text[:cut], "stop_rule"
+                break
+            if cancelled():
+                reason = "cancelled"
+                break
+            if time.perf_counter() > deadline:
+                reason = "timeout"
+                break
+            logits, past = self.forward([token], past)
+        return Generation(text, len(ids), reason, (time.perf_counter() - start) * 1000)
+
+    def _constrain(self, scores: np.ndarray, pending: str) -> np.ndarray:
+        """Mask every token that contradicts the characters still owed to token healing."""
+        vocab = self.vocab_text()
+        allowed = [i for i, t in enumerate(vocab) if t and (t.startswith(pending) or pending.startswith(t))]
+        masked = np.full_like(scores, -np.inf)
+        masked[allowed] = scores[allowed]
+        return masked
+
+    @staticmethod
+    def _choose(scores: np.ndarray, limits: DecodeLimits, rng: np.random.Generator | None) -> int:
+        if limits.temperature <= 0 or rng is None:
+            return int(scores.argmax())
+        logits = scores / limits.temperature
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        order = np.argsort(-probs)
+        keep = order[: int(np.searchsorted(np.cumsum(probs[order]), limits.top_p)) + 1]
+        return int(rng.choice(keep, p=probs[keep] / probs[keep].sum()))
+
+
+def _cache_order(name: str) -> tuple[int, int]:
+    """past_key_values.3.value -> (3, 1): layer order, key before value."""
+    parts = name.split(".")
+    return int(parts[1]), 0 if parts[2] == "key" else 1

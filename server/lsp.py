@@ -1,0 +1,160 @@
+"""LSP handlers: each fetches what it needs, calls the session or pipeline once, and converts.
+
+Only this module and convert.py know lsprotocol types (DESIGN.md, "handlers are thin").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from . import __version__
+from .convert import completion_items, inline_items, to_encoding, to_position, to_text_changes
+from .session import Session, Status
+from .settings import SettingsError, parse_settings
+
+log = logging.getLogger(__name__)
+STATUS_NOTIFICATION = "gpt-lsp/status"
+CMD_STATUS = "gpt-lsp.status"
+CMD_TOGGLE = "gpt-lsp.toggle"
+
+
+class GptLspProtocol(LanguageServerProtocol):
+    @lsp_method(lsp.INITIALIZE)
+    def lsp_initialize(self, params: lsp.InitializeParams):
+        """Prefer utf-8 whenever the client offers it (RELIABILITY.md #5); pygls takes the client's first choice."""
+        general = params.capabilities.general
+        if (
+            general
+            and general.position_encodings
+            and lsp.PositionEncodingKind.Utf8 in general.position_encodings
+        ):
+            general.position_encodings = [lsp.PositionEncodingKind.Utf8]
+        return (yield from super().lsp_initialize(params))
+
+
+class GptLanguageServer(LanguageServer):
+    def __init__(self, model_path: Path | None = None) -> None:
+        super().__init__(
+            "gpt-lsp",
+            __version__,
+            protocol_cls=GptLspProtocol,
+            text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental,
+        )
+        self.session = Session(model_path, self._send_status)
+        self.exit_code = 1
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._settings_error: str | None = None
+
+    def _send_status(self, status: Status) -> None:
+        """Status may change on the inference thread; notifications must leave from the event loop."""
+        if self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self.protocol.notify, STATUS_NOTIFICATION, asdict(status))
+
+    def read_settings(self, raw: Any) -> None:
+        try:
+            settings = parse_settings(raw)
+        except SettingsError as err:
+            settings = parse_settings(None)
+            self._settings_error = f"gpt-lsp: invalid settings ({err}); using the defaults."
+            log.warning("%s", self._settings_error)
+        self.session.apply_settings(settings)
+
+
+def register_features(ls: GptLanguageServer) -> None:  # noqa: C901 - one small closure per LSP method
+    session = ls.session
+
+    @ls.feature(lsp.INITIALIZE)
+    def initialize(params: lsp.InitializeParams) -> None:
+        ls._loop = asyncio.get_running_loop()
+        session.set_encoding(to_encoding(ls.workspace.position_encoding))
+        ls.read_settings(params.initialization_options)
+
+    @ls.feature(lsp.INITIALIZED)
+    def initialized(params: lsp.InitializedParams) -> None:
+        if ls._settings_error:
+            ls.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Warning, ls._settings_error))
+            ls._settings_error = None
+
+    @ls.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(params: lsp.DidChangeConfigurationParams) -> None:
+        ls.read_settings(params.settings)
+        initialized(lsp.InitializedParams())
+
+    @ls.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(params: lsp.DidOpenTextDocumentParams) -> None:
+        d = params.text_document
+        session.open(d.uri, d.language_id, d.version, d.text)
+
+    @ls.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(params: lsp.DidChangeTextDocumentParams) -> None:
+        d = params.text_document
+        try:
+            session.change(d.uri, d.version, to_text_changes(params.content_changes))
+        except KeyError:
+            log.info("didChange for a document that was never opened: %s", d.uri)
+
+    @ls.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
+        session.close(params.text_document.uri)
+
+    @ls.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
+    async def inline_completion(params: lsp.InlineCompletionParams) -> lsp.InlineCompletionList | None:
+        found = await session.complete(
+            params.text_document.uri, to_position(params.position), session.settings.inline_completion.enable
+        )
+        return inline_items(*found) if found else None
+
+    @ls.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[".", "(", " "]))
+    async def completion(params: lsp.CompletionParams) -> lsp.CompletionList:
+        found = await session.complete(
+            params.text_document.uri, to_position(params.position), session.settings.completion.enable
+        )
+        if not found:
+            return lsp.CompletionList(is_incomplete=True, items=[])
+        doc, outcome = found
+        return lsp.CompletionList(
+            is_incomplete=True, items=completion_items(doc, outcome, to_position(params.position))
+        )
+
+    @ls.command(CMD_STATUS)
+    def status(ls_: LanguageServer) -> dict:
+        return {
+            "version": __version__,
+            "model": str(session.model_path()),
+            "enabled": session.enabled,
+            "state": session.status.state,
+            "reason": session.status.reason,
+            "modelError": session.model_error,
+        }
+
+    @ls.command(CMD_TOGGLE)
+    def toggle(ls_: LanguageServer) -> bool:
+        session.enabled = not session.enabled
+        session.set_status(
+            "ready" if session.enabled else "disabled",
+            "enabled" if session.enabled else "disabled by the user",
+        )
+        return session.enabled
+
+    @ls.feature(lsp.SHUTDOWN)
+    def shutdown(params: Any = None) -> None:
+        session.shutdown()
+
+    @ls.feature(lsp.EXIT)
+    def exit_(params: Any = None) -> None:
+        ls.exit_code = 0 if ls.protocol._shutdown else 1
+
+
+def create_server(model_path: Path | None = None) -> GptLanguageServer:
+    ls = GptLanguageServer(model_path)
+    register_features(ls)
+    return ls

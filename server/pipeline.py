@@ -1,0 +1,173 @@
+"""The serving pipeline, one call per stage: should_complete -> build_prompt -> decode -> shape.
+
+`complete()` reads like the serving diagram in DESIGN.md and times every stage; it takes plain
+documents and positions and returns plain dataclasses, so it is testable without a server and
+is what the evaluator and benchmarks call too ("measure the path you ship").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import tree_sitter
+
+from .cache import GenerationCache, TypingThrough
+from .context import CompletionContext, CompletionKind, analyze
+from .documents import Document, Position
+from .engine import DecodeLimits, Engine, Generation
+from .postprocess import Edit, adds_parse_errors, block_stop, line_stop, shape_edit
+from .prompt import build_fim_prompt
+from .settings import GenerationSettings
+
+log = logging.getLogger(__name__)
+
+# Parse-checking a completion re-parses the document; above this size the check costs more than it saves.
+PARSE_CHECK_MAX_CHARS = 200_000
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One completion, as offsets into the document version it was computed for."""
+
+    text: str
+    start: int
+    end: int
+    kind: CompletionKind
+
+
+@dataclass
+class Outcome:
+    """What `complete()` found: suggestions (possibly none) and why, with stage timings in ms."""
+
+    suggestions: list[Suggestion]
+    reason: str
+    version: int
+    timings: dict[str, float] = field(default_factory=dict)
+    stop_reason: str = ""
+    cached: bool = False
+
+
+def _min_indent(ctx: CompletionContext) -> int:
+    """Body lines of the block being completed are indented at least this much."""
+    opener = ctx.line_prefix.rstrip()
+    if opener.endswith((":", "{")):
+        return len(ctx.indent) + 1
+    return len(ctx.indent)
+
+
+class Pipeline:
+    """Holds what outlives one request: the engine, the decode cache and the shown suggestions."""
+
+    def __init__(self, engine: Engine, generation: GenerationSettings) -> None:
+        self.engine = engine
+        self.generation = generation
+        self.cache = GenerationCache()
+        self.typing = TypingThrough()
+        self._parsers: dict[int, tree_sitter.Parser] = {}
+
+    def complete(
+        self, doc: Document, position: Position, cancelled: Callable[[], bool] = lambda: False, n: int = 1
+    ) -> Outcome:
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = round((now - clock) * 1000, 2)
+            clock = now
+
+        ctx = analyze(doc, position)
+        lap("context")
+        if ctx.kind is CompletionKind.EMPTY:
+            return Outcome([], f"gate: {ctx.reason}", doc.version, timings)
+
+        rest = self.typing.rest(doc.uri, ctx.prefix, ctx.suffix)
+        if rest is not None:
+            return self._finish(doc, ctx, [Generation(rest, 0, "typing_through", 0.0)], timings, cached=True)
+
+        limits = self._limits(ctx)
+        prompt = build_fim_prompt(
+            self.engine,
+            self.engine.fim,
+            ctx.prefix,
+            ctx.suffix,
+            self.engine.context_length - limits.max_tokens,
+            ctx.extra,
+        )
+        lap("prompt")
+        stop = line_stop if ctx.kind is CompletionKind.LINE else block_stop(_min_indent(ctx))
+        key = (tuple(prompt.ids), ctx.kind, limits.max_tokens, limits.temperature, prompt.healed)
+        generations: list[Generation] = []
+        cached = False
+        if n == 1 and limits.temperature == 0 and (hit := self.cache.get(key)) is not None:
+            generations, cached = [hit], True
+        else:
+            rng = np.random.default_rng() if limits.temperature > 0 else None
+            for _ in range(n):
+                generation = self.engine.generate(prompt.ids, limits, stop, cancelled, prompt.healed, rng)
+                generations.append(generation)
+                if generation.stop_reason == "cancelled":
+                    break
+            if n == 1:
+                self.cache.put(key, generations[0])
+        lap("decode")
+        # Token healing re-generated the tail of the prefix; the edit starts where healing began.
+        healed = len(prompt.healed)
+        generations = [
+            Generation(g.text[healed:], g.tokens, g.stop_reason, g.ms)
+            if g.text.startswith(prompt.healed)
+            else g
+            for g in generations
+        ]
+        outcome = self._finish(doc, ctx, generations, timings, cached)
+        lap("postprocess")
+        return outcome
+
+    def _limits(self, ctx: CompletionContext) -> DecodeLimits:
+        g = self.generation
+        max_tokens = g.max_tokens_line if ctx.kind is CompletionKind.LINE else g.max_tokens_block
+        max_tokens = min(max_tokens, self.engine.context_length // 2)
+        return DecodeLimits(max_tokens=max_tokens, timeout_ms=g.timeout_ms, temperature=g.temperature)
+
+    def _finish(
+        self,
+        doc: Document,
+        ctx: CompletionContext,
+        generations: list[Generation],
+        timings: dict[str, float],
+        cached: bool,
+    ) -> Outcome:
+        stop_reason = generations[0].stop_reason if generations else ""
+        if stop_reason == "cancelled":
+            return Outcome([], "cancelled", doc.version, timings, stop_reason)
+        suggestions: list[Suggestion] = []
+        rejected = ""
+        for generation in generations:
+            edit = shape_edit(generation.text, ctx.offset, ctx.line_prefix, ctx.line_suffix, ctx.suffix)
+            if edit is None:
+                rejected = "empty after postprocessing"
+                continue
+            if self._breaks_parse(doc, edit):
+                rejected = "completion would add syntax errors"
+                continue
+            if all(s.text != edit.text for s in suggestions):
+                suggestions.append(Suggestion(edit.text, edit.start, edit.end, ctx.kind))
+        if suggestions:
+            self.typing.remember(doc.uri, ctx.prefix, ctx.suffix, suggestions[0].text)
+            reason = "typing-through" if stop_reason == "typing_through" else f"ok ({stop_reason})"
+        else:
+            reason = rejected or f"model produced nothing ({stop_reason})"
+        return Outcome(suggestions, reason, doc.version, timings, stop_reason, cached)
+
+    def _breaks_parse(self, doc: Document, edit: Edit) -> bool:
+        if doc.tree is None or doc.spec is None or len(doc.text) > PARSE_CHECK_MAX_CHARS:
+            return False
+        parser = self._parsers.get(id(doc.spec.language))
+        if parser is None:
+            parser = self._parsers[id(doc.spec.language)] = tree_sitter.Parser(doc.spec.language)
+        return adds_parse_errors(parser, doc.tree, doc.text, edit)

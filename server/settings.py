@@ -1,0 +1,139 @@
+"""One typed, fully-defaulted Settings object, read from `initializationOptions` and
+`workspace/didChangeConfiguration`.
+
+Editors send camelCase keys (`generation.maxTokensLine`); fields here are snake_case. Invalid
+settings fall back to the defaults and the caller tells the user once (jedi-language-server's
+habit), so a typo in a config file never takes completions away silently.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Literal
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+SECTION = "gptLsp"
+
+
+@dataclass(frozen=True)
+class InlineCompletionSettings:
+    enable: bool = True  # answer textDocument/inlineCompletion (ghost text)
+
+
+@dataclass(frozen=True)
+class CompletionSettings:
+    enable: bool = True  # add AI items to textDocument/completion lists
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    path: str | None = None  # model directory; None = the model shipped with gpt-lsp
+    variant: Literal["auto", "int8", "fp32"] = "auto"  # auto = int8 when the directory has it
+    threads: int = 0  # ONNX Runtime intra-op threads; 0 = half the cores, at least 1
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_tokens_line: int = 48  # token cap for a single-line completion
+    max_tokens_block: int = 128  # token cap for a multi-line (block) completion
+    timeout_ms: int = 1000  # stop decoding after this long and return what is ready
+    temperature: float = 0.0  # 0 = greedy (deterministic); > 0 samples
+    debounce_ms: int = 0  # extra wait before decoding; clients usually debounce already
+
+
+@dataclass(frozen=True)
+class DiagnosticsSettings:
+    syntax: bool = True  # publish tree-sitter syntax errors with quick fixes
+    model_hints: bool = True  # publish "did you mean" hints where the model strongly disagrees
+
+
+@dataclass(frozen=True)
+class Settings:
+    enable: bool = True  # master switch for every AI feature
+    inline_completion: InlineCompletionSettings = field(default_factory=InlineCompletionSettings)
+    completion: CompletionSettings = field(default_factory=CompletionSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
+    log_level: Literal["error", "info", "verbose"] = (
+        "info"  # verbose logs why each suggestion was (not) shown
+    )
+
+
+class SettingsError(ValueError):
+    """The client's settings could not be read; the message names the offending key."""
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    # Nested classes first: a hook is generated against the hooks registered before it.
+    for cls in (
+        InlineCompletionSettings,
+        CompletionSettings,
+        ModelSettings,
+        GenerationSettings,
+        DiagnosticsSettings,
+        Settings,
+    ):
+        overrides = {f.name: override(rename=_camel(f.name)) for f in fields(cls)}
+        converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **overrides))
+    return converter
+
+
+_converter = _make_converter()
+
+
+def _validate(settings: Settings) -> None:
+    gen = settings.generation
+    for name in ("max_tokens_line", "max_tokens_block", "timeout_ms"):
+        if getattr(gen, name) <= 0:
+            raise SettingsError(f"generation.{_camel(name)} must be positive")
+    if gen.temperature < 0 or gen.debounce_ms < 0 or settings.model.threads < 0:
+        raise SettingsError(
+            "generation.temperature, generation.debounceMs and model.threads must not be negative"
+        )
+
+
+def parse_settings(raw: Any) -> Settings:
+    """Structure the client's settings (camelCase, possibly wrapped in a `gptLsp` section).
+
+    Missing keys take their defaults; unknown keys or wrong types raise SettingsError.
+    """
+    if raw is None:
+        return Settings()
+    if not isinstance(raw, dict):
+        raise SettingsError(f"settings must be an object, not {type(raw).__name__}")
+    if SECTION in raw and isinstance(raw[SECTION], dict):
+        raw = raw[SECTION]
+    try:
+        settings = _converter.structure(raw, Settings)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as err:
+        messages = cattrs.transform_error(err) if isinstance(err, cattrs.BaseValidationError) else [str(err)]
+        raise SettingsError("; ".join(messages)) from err
+    _validate(settings)
+    return settings
+
+
+def settings_schema(cls: type = Settings, prefix: str = "") -> dict[str, object]:
+    """Dotted camelCase key -> default value, for editors' settings UIs and the schema test."""
+    out: dict[str, object] = {}
+    for f in fields(cls):
+        key = prefix + _camel(f.name)
+        default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+        if is_dataclass(f.type) or (isinstance(f.type, str) and f.type.endswith("Settings")):
+            out.update(settings_schema(type(default), key + "."))
+        else:
+            out[key] = default
+    return out
