@@ -1,0 +1,25 @@
+"""Decode cache and typing-through (server/cache.py)."""
+
+from gpt_lsp.cache import GenerationCache, TypingThrough
+from gpt_lsp.engine import Generation
+
+
+def test_lru_evicts_the_least_recently_used_and_skips_partial_decodes():
+    cache = GenerationCache(capacity=2)
+    cache.put(("a",), Generation("1", 1, "eos", 1.0))
+    cache.put(("b",), Generation("2", 1, "eos", 1.0))
+    assert cache.get(("a",)).text == "1"
+    cache.put(("c",), Generation("3", 1, "eos", 1.0))
+    assert cache.get(("b",)) is None and cache.get(("a",)) is not None
+    cache.put(("d",), Generation("4", 1, "timeout", 1.0))
+    assert cache.get(("d",)) is None
+
+
+def test_typing_the_start_of_a_suggestion_returns_the_rest():
+    typing = TypingThrough()
+    typing.remember("file:///a.py", "x = compute(", ")\n", "alpha, beta")
+    assert typing.rest("file:///a.py", "x = compute(al", ")\n") == "pha, beta"
+    assert typing.rest("file:///a.py", "x = compute(ax", ")\n") is None  # diverged
+    assert typing.rest("file:///a.py", "x = compute(al", "other") is None  # suffix changed
+    assert typing.rest("file:///a.py", "x = compute(", ")\n") is None  # nothing typed yet
+    assert typing.rest("file:///a.py", "x = compute(alpha, beta", ")\n") is None  # all typed

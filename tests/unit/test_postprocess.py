@@ -1,0 +1,52 @@
+"""Stop rules and shaping of raw completions into edits (server/postprocess.py)."""
+
+import tree_sitter
+import tree_sitter_python
+
+from gpt_lsp.postprocess import Edit, adds_parse_errors, block_stop, line_stop, shape_edit
+
+
+def test_line_stop_cuts_at_the_first_newline_after_content():
+    assert line_stop("foo(bar)\nbaz") == len("foo(bar)")
+    assert line_stop("foo(bar") is None
+    assert line_stop("\nfoo\nbar") == len("\nfoo")
+
+
+def test_block_stop_cuts_where_the_code_dedents_below_the_body():
+    stop = block_stop(min_indent=5)
+    text = "\n        x = 1\n        return x\n    def other():\n"
+    cut = stop(text)
+    assert text[:cut] == "\n        x = 1\n        return x"
+    assert stop("\n        x = 1\n        y") is None
+
+
+def test_closing_characters_after_the_cursor_are_replaced_not_duplicated():
+    # `foo(|)` and the model writes `a, b)`: the edit must swallow the existing `)`.
+    edit = shape_edit("a, b)", offset=4, line_prefix="foo(", line_suffix=")", suffix=")\n")
+    assert edit == Edit("a, b)", 4, 5)
+    keep = shape_edit("a, b", offset=4, line_prefix="foo(", line_suffix=")", suffix=")\n")
+    assert keep == Edit("a, b", 4, 4)
+
+
+def test_completion_that_repeats_the_following_lines_is_trimmed():
+    suffix = "\n    return total\n"
+    edit = shape_edit("total += x\n    return total", 10, "    ", "", suffix)
+    assert edit is not None and edit.text == "total += x"
+
+
+def test_leading_indent_is_not_doubled_on_an_indented_empty_line():
+    edit = shape_edit("    return 1", 20, "    ", "", "")
+    assert edit is not None and edit.text == "return 1"
+
+
+def test_whitespace_only_completion_is_dropped():
+    assert shape_edit("   \n  ", 0, "", "", "") is None
+
+
+def test_parse_check_rejects_an_insertion_that_breaks_the_file():
+    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_python.language()))
+    text = "def f(x):\n    return \n"
+    tree = parser.parse(text.encode())
+    offset = text.index("return ") + len("return ")
+    assert not adds_parse_errors(parser, tree, text, Edit("x + 1", offset, offset))
+    assert adds_parse_errors(parser, tree, text, Edit("x + (1", offset, offset))
