@@ -1,0 +1,36 @@
+# Two commands for a newcomer: `make demo` (serve a real completion from the shipped model) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint editors-test vscode-e2e clean
+
+$(BIN)/gpt-lsp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[train,dev]'
+	touch $@
+
+setup: $(BIN)/gpt-lsp
+
+demo: setup
+	$(BIN)/python -m gpt_lsp.demo $(if $(MODEL),--model $(MODEL))
+
+test: setup
+	$(BIN)/ruff check server model tests
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check server model tests
+	$(BIN)/ruff format --check server model tests
+	$(BIN)/mypy server
+
+editors-test: setup
+	bash editors/install-test-editors.sh
+	$(BIN)/python -m pytest -q -m editor tests/editors
+
+vscode-e2e: setup
+	bash editors/vscode/test-code-server.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
