@@ -67,13 +67,15 @@ def serve(args: argparse.Namespace) -> int:
 
     ls = create_server(Path(args.model) if args.model else None)
     _watch_parent(lambda: ls.process_id)
-    ls.start_io(stdin, stdout)  # returns on `exit` or when stdin reaches EOF
+    from .protocol import framed_stdin
+
+    ls.start_io(framed_stdin(stdin), stdout)  # returns on `exit` or when stdin reaches EOF
     code = ls.exit_code if ls.protocol._shutdown or ls.exit_code == 0 else 1
     logging.shutdown()
     os._exit(code)  # don't wait for a decode still running on the worker thread
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(with_toolchain: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpt-lsp",
         description="A private, local code assistant behind the Language Server Protocol.",
@@ -89,17 +91,19 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve_parser = subparsers.add_parser("serve", help="serve LSP over stdio (same as --stdio)")
     serve_parser.set_defaults(func=serve)
-    for name in TOOLCHAIN_MODULES:
+    for name in TOOLCHAIN_MODULES if with_toolchain else ():
         try:
-            module = importlib.import_module(f"gpt_lsp.model.{name}")
-        except ImportError:
-            continue  # that stage is not part of this installation
-        module.register(subparsers)
+            importlib.import_module(f"gpt_lsp.model.{name}").register(subparsers)
+        except (ImportError, AttributeError) as err:  # that stage is not part of this installation
+            logging.getLogger(__name__).debug("toolchain command %s unavailable: %s", name, err)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # Serving must start fast and must not depend on the toolchain importing cleanly.
+    serving = "--stdio" in argv or argv[:1] == ["serve"]
+    parser = build_parser(with_toolchain=not serving)
     args = parser.parse_args(argv)
     if args.stdio or args.command == "serve":
         return serve(args)

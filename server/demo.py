@@ -31,6 +31,7 @@ def list_python_files(directory):
         if name.endswith(".py"):
             '''
 
+
 async def run_demo(model: str | None) -> int:
     client = LanguageClient("gpt-lsp-demo", "0.1")
     statuses: list[dict] = []
@@ -40,7 +41,9 @@ async def run_demo(model: str | None) -> int:
     await client.initialize_async(lsp.InitializeParams(capabilities=lsp.ClientCapabilities()))
     client.initialized(lsp.InitializedParams())
     uri = "file:///demo/files.py"
-    client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "python", 1, SAMPLE)))
+    client.text_document_did_open(
+        lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "python", 1, SAMPLE))
+    )
     await asyncio.sleep(1.0)  # let the server load and warm up the model
     print("--- demo file (cursor at the end) ---")
     print(SAMPLE + "\u2588")
@@ -57,7 +60,11 @@ async def run_demo(model: str | None) -> int:
     ms = (time.perf_counter() - start) * 1000
     items = result.items if isinstance(result, lsp.InlineCompletionList) else (result or [])
     print(f"--- ghost text from gpt-lsp ({ms:.0f} ms) ---")
-    print(items[0].insert_text if items else f"(no suggestion: {statuses[-1].reason if statuses else 'no status'})")
+    print(
+        items[0].insert_text
+        if items
+        else f"(no suggestion: {statuses[-1].reason if statuses else 'no status'})"
+    )
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()

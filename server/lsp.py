@@ -13,10 +13,10 @@ from typing import Any
 
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from . import __version__
 from .convert import completion_items, inline_items, to_encoding, to_position, to_text_changes
+from .protocol import GptLspProtocol
 from .session import Session, Status
 from .settings import SettingsError, parse_settings
 
@@ -24,20 +24,6 @@ log = logging.getLogger(__name__)
 STATUS_NOTIFICATION = "gpt-lsp/status"
 CMD_STATUS = "gpt-lsp.status"
 CMD_TOGGLE = "gpt-lsp.toggle"
-
-
-class GptLspProtocol(LanguageServerProtocol):
-    @lsp_method(lsp.INITIALIZE)
-    def lsp_initialize(self, params: lsp.InitializeParams):
-        """Prefer utf-8 whenever the client offers it (RELIABILITY.md #5); pygls takes the client's first choice."""
-        general = params.capabilities.general
-        if (
-            general
-            and general.position_encodings
-            and lsp.PositionEncodingKind.Utf8 in general.position_encodings
-        ):
-            general.position_encodings = [lsp.PositionEncodingKind.Utf8]
-        return (yield from super().lsp_initialize(params))
 
 
 class GptLanguageServer(LanguageServer):

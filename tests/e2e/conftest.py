@@ -32,7 +32,7 @@ class StatusLog:
         self.changed = asyncio.Event()
 
     def __call__(self, params) -> None:
-        self.items.append(params if isinstance(params, dict) else dict(params.__dict__) if hasattr(params, "__dict__") else params)
+        self.items.append(params._asdict() if hasattr(params, "_asdict") else dict(params))
         self.changed.set()
 
     async def wait_for(self, predicate, timeout: float = 20.0) -> dict:
