@@ -35,6 +35,7 @@ class Generation:
     tokens: int
     stop_reason: str  # eos | stop_rule | max_tokens | timeout | cancelled | repetition
     ms: float
+    ids: tuple[int, ...] = ()  # every token decoded, before any stop rule cut the text
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ class Engine:
                 reason = "timeout"
                 break
             logits, past = self.forward([token], past)
-        return Generation(text, len(ids), reason, (time.perf_counter() - start) * 1000)
+        return Generation(text, len(ids), reason, (time.perf_counter() - start) * 1000, tuple(ids))
 
     def _constrain(self, scores: np.ndarray, pending: str) -> np.ndarray:
         """Mask every token that contradicts the characters still owed to token healing."""

@@ -1,0 +1,73 @@
+"""The decode loop on a real exported model (server/engine.py): cache reuse, stop rules,
+cancellation, deadlines and token healing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gpt_lsp.engine import DecodeLimits, Engine
+
+PROMPT = "def read_config(path):\n    with open(path) as f:\n        return "
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir) -> Engine:
+    return Engine(tiny_model_dir, "fp32", threads=1)
+
+
+def greedy_uncached(engine: Engine, ids: list[int], steps: int) -> list[int]:
+    out: list[int] = []
+    for _ in range(steps):
+        logits, _ = engine.forward(ids + out, engine.empty_cache())
+        out.append(int(logits[-1].argmax()))
+    return out
+
+
+def test_cached_decode_equals_recomputing_the_whole_sequence(engine):
+    ids = engine.encode(PROMPT)
+    generation = engine.generate(ids, DecodeLimits(max_tokens=8, timeout_ms=10_000))
+    assert generation.tokens > 0
+    assert list(generation.ids) == greedy_uncached(engine, ids, generation.tokens)
+
+
+def test_max_tokens_and_stop_rules_end_the_decode(engine):
+    ids = engine.encode(PROMPT)
+    capped = engine.generate(ids, DecodeLimits(max_tokens=3, timeout_ms=10_000))
+    assert capped.tokens <= 3
+    stopped = engine.generate(ids, DecodeLimits(max_tokens=20, timeout_ms=10_000), stop=lambda text: 0 if text else None)
+    assert stopped.text == "" and stopped.stop_reason in ("stop_rule", "eos", "repetition")
+
+
+def test_cancellation_stops_at_the_next_token(engine):
+    ids = engine.encode(PROMPT)
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return len(calls) > 2
+
+    generation = engine.generate(ids, DecodeLimits(max_tokens=40, timeout_ms=10_000), cancelled=cancelled)
+    assert generation.stop_reason in ("cancelled", "eos", "repetition")
+    assert generation.tokens <= 2
+    assert engine.generate(ids, DecodeLimits(10, 10_000), cancelled=lambda: True).stop_reason == "cancelled"
+
+
+def test_deadline_returns_what_is_ready(engine):
+    generation = engine.generate(engine.encode(PROMPT), DecodeLimits(max_tokens=40, timeout_ms=0.001))
+    assert generation.stop_reason in ("timeout", "eos", "repetition")
+    assert generation.tokens <= 1
+
+
+def test_token_healing_forces_the_completion_to_extend_the_typed_characters(engine):
+    ids = engine.encode("x = ")
+    generation = engine.generate(ids, DecodeLimits(max_tokens=6, timeout_ms=10_000), healed="pri")
+    assert generation.text.startswith("pri") or generation.stop_reason == "eos"
+
+
+def test_sampling_with_a_seed_is_reproducible(engine):
+    ids = engine.encode(PROMPT)
+    limits = DecodeLimits(max_tokens=8, timeout_ms=10_000, temperature=0.8)
+    a = engine.generate(ids, limits, rng=np.random.default_rng(7))
+    b = engine.generate(ids, limits, rng=np.random.default_rng(7))
+    assert a.text == b.text
