@@ -50,7 +50,7 @@ class GenerationCache:
 class ShownSuggestion:
     """The last suggestion sent for a document and where the user was when it was made."""
 
-    prefix_len: int
+    offset: int  # cursor offset in the document when the suggestion was made
     prefix_tail: str
     suffix_head: str
     text: str
@@ -63,26 +63,27 @@ class TypingThrough:
         self._shown: dict[str, ShownSuggestion] = {}
         self._lock = threading.Lock()
 
-    def remember(self, uri: str, prefix: str, suffix: str, text: str) -> None:
+    def remember(self, uri: str, offset: int, prefix: str, suffix: str, text: str) -> None:
         with self._lock:
-            self._shown[uri] = ShownSuggestion(
-                len(prefix), prefix[-_ANCHOR_CHARS:], suffix[:_ANCHOR_CHARS], text
-            )
+            self._shown[uri] = ShownSuggestion(offset, prefix[-_ANCHOR_CHARS:], suffix[:_ANCHOR_CHARS], text)
 
     def forget(self, uri: str) -> None:
         with self._lock:
             self._shown.pop(uri, None)
 
-    def rest(self, uri: str, prefix: str, suffix: str) -> str | None:
-        """The remainder of the shown suggestion when the user typed its beginning, else None."""
+    def rest(self, uri: str, offset: int, prefix: str, suffix: str) -> str | None:
+        """The remainder of the shown suggestion when the user typed its beginning, else None.
+
+        `prefix` is the text before the cursor at `offset` (any window of it that ends there).
+        """
         with self._lock:
             shown = self._shown.get(uri)
-        if shown is None or suffix[:_ANCHOR_CHARS] != shown.suffix_head:
+        typed_len = offset - (shown.offset if shown else offset)
+        if shown is None or typed_len <= 0 or typed_len > len(prefix) or suffix[:_ANCHOR_CHARS] != shown.suffix_head:
             return None
-        typed = prefix[shown.prefix_len :]
-        if not typed or len(prefix) <= shown.prefix_len or not shown.text.startswith(typed):
+        typed, before = prefix[len(prefix) - typed_len :], prefix[: len(prefix) - typed_len]
+        overlap = min(len(before), len(shown.prefix_tail))
+        if not shown.text.startswith(typed) or before[len(before) - overlap :] != shown.prefix_tail[len(shown.prefix_tail) - overlap :]:
             return None
-        if not prefix[: shown.prefix_len].endswith(shown.prefix_tail):
-            return None
-        rest = shown.text[len(typed) :]
+        rest = shown.text[typed_len:]
         return rest if rest.strip() else None

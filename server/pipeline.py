@@ -52,11 +52,18 @@ class Outcome:
 
 
 def _min_indent(ctx: CompletionContext) -> int:
-    """Body lines of the block being completed are indented at least this much."""
-    opener = ctx.line_prefix.rstrip()
-    if opener.endswith((":", "{")):
-        return len(ctx.indent) + 1
-    return len(ctx.indent)
+    """Body lines of the block being completed are indented at least this much.
+
+    The opener is the cursor's line when it has code, else the nearest non-blank line above.
+    """
+    opener = ctx.line_prefix
+    if not opener.strip():
+        above = [line for line in ctx.prefix[: len(ctx.prefix) - len(ctx.line_prefix)].split("\n") if line.strip()]
+        opener = above[-1] if above else ""
+    indent = len(opener) - len(opener.lstrip(" \t"))
+    if opener.rstrip().endswith((":", "{")):
+        return indent + 1
+    return max(indent, len(ctx.line_prefix))
 
 
 class Pipeline:
@@ -86,7 +93,7 @@ class Pipeline:
         if ctx.kind is CompletionKind.EMPTY:
             return Outcome([], f"gate: {ctx.reason}", doc.version, timings)
 
-        rest = self.typing.rest(doc.uri, ctx.prefix, ctx.suffix)
+        rest = self.typing.rest(doc.uri, ctx.offset, ctx.prefix, ctx.suffix)
         if rest is not None:
             return self._finish(doc, ctx, [Generation(rest, 0, "typing_through", 0.0)], timings, cached=True)
 
@@ -158,7 +165,7 @@ class Pipeline:
             if all(s.text != edit.text for s in suggestions):
                 suggestions.append(Suggestion(edit.text, edit.start, edit.end, ctx.kind))
         if suggestions:
-            self.typing.remember(doc.uri, ctx.prefix, ctx.suffix, suggestions[0].text)
+            self.typing.remember(doc.uri, ctx.offset, ctx.prefix, ctx.suffix, suggestions[0].text)
             reason = "typing-through" if stop_reason == "typing_through" else f"ok ({stop_reason})"
         else:
             reason = rejected or f"model produced nothing ({stop_reason})"

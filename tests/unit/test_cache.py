@@ -17,9 +17,12 @@ def test_lru_evicts_the_least_recently_used_and_skips_partial_decodes():
 
 def test_typing_the_start_of_a_suggestion_returns_the_rest():
     typing = TypingThrough()
-    typing.remember("file:///a.py", "x = compute(", ")\n", "alpha, beta")
-    assert typing.rest("file:///a.py", "x = compute(al", ")\n") == "pha, beta"
-    assert typing.rest("file:///a.py", "x = compute(ax", ")\n") is None  # diverged
-    assert typing.rest("file:///a.py", "x = compute(al", "other") is None  # suffix changed
-    assert typing.rest("file:///a.py", "x = compute(", ")\n") is None  # nothing typed yet
-    assert typing.rest("file:///a.py", "x = compute(alpha, beta", ")\n") is None  # all typed
+    start = len("x = compute(")
+    typing.remember("file:///a.py", start, "x = compute(", ")\n", "alpha, beta")
+    assert typing.rest("file:///a.py", start + 2, "x = compute(al", ")\n") == "pha, beta"
+    assert typing.rest("file:///a.py", start + 2, "compute(al", ")\n") == "pha, beta"  # a shorter window
+    assert typing.rest("file:///a.py", start + 2, "x = compute(ax", ")\n") is None  # diverged
+    assert typing.rest("file:///a.py", start + 2, "x = compute(al", "other") is None  # suffix changed
+    assert typing.rest("file:///a.py", start, "x = compute(", ")\n") is None  # nothing typed yet
+    assert typing.rest("file:///a.py", start + 11, "x = compute(alpha, beta", ")\n") is None  # all typed
+    assert typing.rest("file:///b.py", start + 2, "x = compute(al", ")\n") is None  # another document

@@ -1,0 +1,109 @@
+"""The serving pipeline's own logic with a scripted engine: gating, shaping, parse check, cache,
+typing-through, token healing (server/pipeline.py). Real ONNX decoding is covered in tests/model
+and tests/e2e; here the model's answer is fixed so each rule is pinned down exactly."""
+
+from __future__ import annotations
+
+from gpt_lsp.context import CompletionKind
+from gpt_lsp.documents import DocumentStore, Position
+from gpt_lsp.engine import DecodeLimits, Generation
+from gpt_lsp.pipeline import Pipeline
+from gpt_lsp.prompt import FimIds
+from gpt_lsp.settings import GenerationSettings
+
+
+class ScriptedEngine:
+    """Engine stand-in: one token per character, and a fixed answer per call."""
+
+    fim = FimIds(-1, -2, -3)
+    context_length = 256
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.calls: list[tuple[list[int], str]] = []
+
+    def encode(self, text):
+        return [ord(c) for c in text]
+
+    def decode(self, ids):
+        return "".join(chr(i) for i in ids if i >= 0)
+
+    def generate(self, prompt_ids, limits: DecodeLimits, stop=None, cancelled=lambda: False, healed="", rng=None):
+        self.calls.append((list(prompt_ids), healed))
+        text = healed + self.answers.pop(0) if self.answers else healed
+        cut = stop(text + "\n") if stop else None
+        if cut is not None:
+            text = text[:cut]
+        return Generation(text, len(text), "stop_rule", 1.0)
+
+
+def make_doc(text: str, uri: str = "file:///t.py"):
+    store = DocumentStore()
+    return store.open(uri, "python", 1, text)
+
+
+def test_line_completion_is_cut_at_the_line_end_and_placed_at_the_cursor():
+    doc = make_doc("def area(r):\n    return \n")
+    engine = ScriptedEngine("3.14 * r * r\nprint(1)")
+    outcome = Pipeline(engine, GenerationSettings()).complete(doc, Position(1, 11))
+    [s] = outcome.suggestions
+    assert s.text == "3.14 * r * r"
+    assert s.start == s.end == doc.text.index("return ") + len("return ")
+    assert s.kind is CompletionKind.LINE and outcome.timings.keys() >= {"context", "prompt", "decode"}
+
+
+def test_gate_says_why_and_never_calls_the_model():
+    doc = make_doc("# explain the algorithm here\n")
+    engine = ScriptedEngine("anything")
+    outcome = Pipeline(engine, GenerationSettings()).complete(doc, Position(0, 10))
+    assert outcome.suggestions == [] and outcome.reason.startswith("gate:")
+    assert engine.calls == []
+
+
+def test_a_completion_that_breaks_the_parse_is_rejected():
+    doc = make_doc("def f(x):\n    return \n")
+    outcome = Pipeline(ScriptedEngine("(x + "), GenerationSettings()).complete(doc, Position(1, 11))
+    assert outcome.suggestions == [] and "syntax" in outcome.reason
+
+
+def test_same_prompt_twice_decodes_once():
+    doc = make_doc("def f(x):\n    return \n")
+    engine = ScriptedEngine("x * 2", "never used")
+    pipeline = Pipeline(engine, GenerationSettings())
+    first = pipeline.complete(doc, Position(1, 11))
+    pipeline.typing.forget(doc.uri)
+    second = pipeline.complete(doc, Position(1, 11))
+    assert len(engine.calls) == 1 and second.cached
+    assert [s.text for s in first.suggestions] == [s.text for s in second.suggestions] == ["x * 2"]
+
+
+def test_typing_through_a_shown_suggestion_needs_no_decode():
+    store = DocumentStore()
+    doc = store.open("file:///t.py", "python", 1, "def f(x):\n    return \n")
+    engine = ScriptedEngine("x * 2 + 1")
+    pipeline = Pipeline(engine, GenerationSettings())
+    pipeline.complete(doc, Position(1, 11))
+    from gpt_lsp.documents import TextChange
+
+    doc = store.change(doc.uri, 2, [TextChange("x *", Position(1, 11), Position(1, 11))])
+    outcome = pipeline.complete(doc, Position(1, 14))
+    assert [s.text for s in outcome.suggestions] == [" 2 + 1"]
+    assert len(engine.calls) == 1 and outcome.reason == "typing-through"
+
+
+def test_mid_identifier_cut_heals_and_the_edit_starts_at_the_cursor():
+    doc = make_doc("import os\nos.pa\n")
+    engine = ScriptedEngine("th.join")
+    outcome = Pipeline(engine, GenerationSettings()).complete(doc, Position(1, 5))
+    assert engine.calls[0][1] == "a"  # the model re-chose the token that held the typed "a"
+    [s] = outcome.suggestions
+    assert s.text == "th.join" and s.start == doc.text.index("os.pa") + len("os.pa")
+
+
+def test_block_completion_stops_at_the_dedent():
+    doc = make_doc("class A:\n    def size(self):\n\nx = 1\n")
+    engine = ScriptedEngine("        return len(self.items)\n    def other(self):\n        pass")
+    outcome = Pipeline(engine, GenerationSettings()).complete(doc, Position(2, 0))
+    [s] = outcome.suggestions
+    assert s.kind is CompletionKind.BLOCK
+    assert "other" not in s.text and "return len(self.items)" in s.text
