@@ -28,6 +28,7 @@ from gpt_lsp.documents import Document, Position
 from gpt_lsp.languages import LanguageSpec
 
 _ONLY_CLOSERS = re.compile(r"^\W*$")  # llm-ls: nothing but punctuation/space right of the cursor
+_WORD_CHAR = re.compile(r"\w")
 _PY_BLOCK_KEYWORDS = re.compile(
     r"^\s*(?:(?:async\s+)?(?:def|for|with)|class|if|elif|else|while|try|except|finally|match|case)\b"
 )
@@ -105,13 +106,12 @@ def _gate(
     if where == "comment":
         return CompletionKind.EMPTY, "inside a comment" + note
     if not _ONLY_CLOSERS.match(line_suffix):
-        if line_prefix[-1:].isidentifier() or line_prefix[-1:].isdigit():
-            if line_suffix[:1].isidentifier() or line_suffix[:1].isdigit():
-                return CompletionKind.EMPTY, "mid-word with text to the right" + note
+        if _WORD_CHAR.match(line_prefix[-1:]) and _WORD_CHAR.match(line_suffix[:1]):
+            return CompletionKind.EMPTY, "mid-word with text to the right" + note
         inside = "inside a string with " if where == "string" else ""
         return CompletionKind.EMPTY, f"{inside}text to the right of the cursor" + note
     if where == "string":
-        return CompletionKind.LINE, "inside a string, before its closing quote" + note
+        return CompletionKind.LINE, "inside a string, only closing characters after the cursor" + note
     block = _block_reason(doc, line, line_prefix, line_suffix, has_tree)
     if block:
         return CompletionKind.BLOCK, block + note
@@ -128,13 +128,7 @@ def _syntax_at(doc: Document, offset: int) -> str | None:
     for _ in range(4):  # strings/comments are within a few levels of the leaf
         if node is None or node.type in spec.code_in_string_types:
             return None
-        kind = (
-            "comment"
-            if node.type in spec.comment_types
-            else "string"
-            if node.type in spec.string_types
-            else None
-        )
+        kind = _literal_kind(spec, node.type)
         if kind is not None:
             # string_content and friends are nested in the literal; use the outermost literal.
             while node.parent is not None and node.parent.type in spec.string_types:
@@ -146,10 +140,16 @@ def _syntax_at(doc: Document, offset: int) -> str | None:
     return None
 
 
+def _literal_kind(spec: LanguageSpec, node_type: str) -> str | None:
+    if node_type in spec.comment_types:
+        return "comment"
+    return "string" if node_type in spec.string_types else None
+
+
 def _open_ended(doc: Document, node: tree_sitter.Node, kind: str) -> bool:
     """Does the literal/comment continue at its end byte (line comment, unterminated string)?"""
     if kind == "comment":
-        return not doc.source[node.start_byte : node.end_byte].endswith(b"*/")
+        return not doc.source[node.start_byte : node.end_byte].endswith((b"*/", b"\n"))
     last = node.child(node.child_count - 1) if node.child_count else None
     return last is not None and last.is_missing
 
@@ -252,7 +252,7 @@ def _imports_before(doc: Document, window_byte: int) -> list[tuple[int, str]]:
         if node is None or node.start_byte >= window_byte:
             break
         if node.type in doc.spec.import_types:
-            found.append((node.start_byte, _decode(doc, node.start_byte, node.end_byte)))
+            found.append((node.start_byte, _decode(doc, node.start_byte, node.end_byte).rstrip()))
         if not cursor.goto_next_sibling():
             break
     return found
@@ -286,6 +286,8 @@ def _signature(doc: Document, node: tree_sitter.Node) -> str:
     """The header of a definition: from its line start to the start of its body ('{' included)."""
     source = doc.source
     line_start = source.rfind(b"\n", 0, node.start_byte) + 1
+    if node.start_byte - line_start > _MAX_HEADER_CHARS:  # a very long line (or \r-only line breaks)
+        line_start = node.start_byte
     body = node.child_by_field_name("body")
     first_line_end = source.find(b"\n", node.start_byte)
     if first_line_end < 0:

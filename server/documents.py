@@ -201,9 +201,7 @@ def _edit_tree(tree: tree_sitter.Tree, index: TextIndex, start: int, end: int, n
         new_end_point = (start_point[0] + newlines, len(tail))
     else:
         new_end_point = (start_point[0], start_point[1] + len(inserted))
-    tree.edit(
-        start_byte, old_end_byte, start_byte + len(inserted), start_point, old_end_point, new_end_point
-    )
+    tree.edit(start_byte, old_end_byte, start_byte + len(inserted), start_point, old_end_point, new_end_point)
 
 
 class DocumentStore:
