@@ -21,12 +21,13 @@ from .documents import Document, Position
 from .engine import DecodeLimits, Engine, Generation
 from .postprocess import Edit, adds_parse_errors, block_stop, line_stop, shape_edit
 from .prompt import build_fim_prompt
+from .redact import redact_secrets
 from .settings import GenerationSettings
 
 log = logging.getLogger(__name__)
 
-# Parse-checking a completion re-parses the document; above this size the check costs more than it saves.
-PARSE_CHECK_MAX_CHARS = 200_000
+# Parse-checking a completion re-parses the document (incrementally); above this size it costs more than it saves.
+PARSE_CHECK_MAX_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,9 @@ def _min_indent(ctx: CompletionContext) -> int:
     """
     opener = ctx.line_prefix
     if not opener.strip():
-        above = [line for line in ctx.prefix[: len(ctx.prefix) - len(ctx.line_prefix)].split("\n") if line.strip()]
+        above = [
+            line for line in ctx.prefix[: len(ctx.prefix) - len(ctx.line_prefix)].split("\n") if line.strip()
+        ]
         opener = above[-1] if above else ""
     indent = len(opener) - len(opener.lstrip(" \t"))
     if opener.rstrip().endswith((":", "{")):
@@ -98,14 +101,10 @@ class Pipeline:
             return self._finish(doc, ctx, [Generation(rest, 0, "typing_through", 0.0)], timings, cached=True)
 
         limits = self._limits(ctx)
-        prompt = build_fim_prompt(
-            self.engine,
-            self.engine.fim,
-            ctx.prefix,
-            ctx.suffix,
-            self.engine.context_length - limits.max_tokens,
-            ctx.extra,
-        )
+        # Secrets in the surrounding code never reach the model (RELIABILITY.md #21).
+        prefix, suffix, extra = (redact_secrets(part)[0] for part in (ctx.prefix, ctx.suffix, ctx.extra))
+        budget = self.engine.context_length - limits.max_tokens
+        prompt = build_fim_prompt(self.engine, self.engine.fim, prefix, suffix, budget, extra)
         lap("prompt")
         stop = line_stop if ctx.kind is CompletionKind.LINE else block_stop(_min_indent(ctx))
         key = (tuple(prompt.ids), ctx.kind, limits.max_tokens, limits.temperature, prompt.healed)
@@ -177,4 +176,4 @@ class Pipeline:
         parser = self._parsers.get(id(doc.spec.language))
         if parser is None:
             parser = self._parsers[id(doc.spec.language)] = tree_sitter.Parser(doc.spec.language)
-        return adds_parse_errors(parser, doc.tree, doc.text, edit)
+        return adds_parse_errors(parser, doc.tree, doc.source, doc.text, edit)

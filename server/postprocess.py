@@ -100,8 +100,32 @@ def count_errors(node: tree_sitter.Node) -> int:
     return count + sum(count_errors(child) for child in node.children)
 
 
-def adds_parse_errors(parser: tree_sitter.Parser, old_tree: tree_sitter.Tree, text: str, edit: Edit) -> bool:
-    """True when applying `edit` to `text` leaves more ERROR/MISSING nodes than before."""
-    new_text = text[: edit.start] + edit.text + text[edit.end :]
-    new_tree = parser.parse(new_text.encode("utf-8", "surrogatepass"))
+def adds_parse_errors(
+    parser: tree_sitter.Parser, old_tree: tree_sitter.Tree, source: bytes, text: str, edit: Edit
+) -> bool:
+    """True when applying `edit` leaves more ERROR/MISSING nodes than `old_tree` has.
+
+    The new tree is parsed incrementally from an edited copy of the old one, so the check costs
+    about as much as a keystroke's reparse, not a full parse.
+    """
+    start_byte = len(text[: edit.start].encode("utf-8", "surrogatepass"))
+    old_end_byte = start_byte + len(text[edit.start : edit.end].encode("utf-8", "surrogatepass"))
+    inserted = edit.text.encode("utf-8", "surrogatepass")
+    new_source = source[:start_byte] + inserted + source[old_end_byte:]
+    tree = old_tree.copy()
+    tree.edit(
+        start_byte=start_byte,
+        old_end_byte=old_end_byte,
+        new_end_byte=start_byte + len(inserted),
+        start_point=_point(source, start_byte),
+        old_end_point=_point(source, old_end_byte),
+        new_end_point=_point(new_source, start_byte + len(inserted)),
+    )
+    new_tree = parser.parse(new_source, tree)
     return count_errors(new_tree.root_node) > count_errors(old_tree.root_node)
+
+
+def _point(source: bytes, byte: int) -> tuple[int, int]:
+    """(row, column in bytes) of a byte offset, as tree-sitter counts them."""
+    row = source.count(b"\n", 0, byte)
+    return row, byte - (source.rfind(b"\n", 0, byte) + 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,15 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Files whose contents are secrets by convention (RELIABILITY.md #21): never completed in.
+_SECRET_FILES = re.compile(
+    r"(^\.env(\..*)?$|\.pem$|\.key$|^id_(rsa|dsa|ecdsa|ed25519)(\.pub)?$|\.p12$|\.pfx$)"
+)
+
+
+def is_secret_file(uri: str) -> bool:
+    name = uri.rstrip("/").rsplit("/", 1)[-1]
+    return bool(_SECRET_FILES.search(name))
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,9 @@ class Session:
             event.set()
 
     # -- completion ----------------------------------------------------------------------------
-    def why_not(self, feature_enabled: bool) -> str | None:
+    def why_not(self, uri: str, feature_enabled: bool) -> str | None:
+        if is_secret_file(uri):
+            return "secret-bearing file: never completed in"
         if not self.enabled:
             return "disabled by the user"
         if not feature_enabled:
@@ -134,7 +146,7 @@ class Session:
         if doc is None:
             log.info("completion for unknown document %s", uri)
             return None
-        reason = self.why_not(feature_enabled)
+        reason = self.why_not(uri, feature_enabled)
         if reason is not None:
             self.set_status("disabled", reason, uri)
             return None
@@ -148,6 +160,10 @@ class Session:
 
         pipeline = self.pipeline
         assert pipeline is not None
+        if self.settings.generation.debounce_ms:
+            await asyncio.sleep(self.settings.generation.debounce_ms / 1000)
+            if cancelled():
+                return None
         self.set_status("generating", "decoding", uri)
         try:
             outcome = await self._run(lambda: pipeline.complete(doc, position, cancelled))

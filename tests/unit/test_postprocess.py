@@ -3,7 +3,7 @@
 import tree_sitter
 import tree_sitter_python
 
-from gpt_lsp.postprocess import Edit, adds_parse_errors, block_stop, line_stop, shape_edit
+from gpt_lsp.postprocess import Edit, adds_parse_errors, block_stop, count_errors, line_stop, shape_edit
 
 
 def test_line_stop_cuts_at_the_first_newline_after_content():
@@ -48,5 +48,24 @@ def test_parse_check_rejects_an_insertion_that_breaks_the_file():
     text = "def f(x):\n    return \n"
     tree = parser.parse(text.encode())
     offset = text.index("return ") + len("return ")
-    assert not adds_parse_errors(parser, tree, text, Edit("x + 1", offset, offset))
-    assert adds_parse_errors(parser, tree, text, Edit("x + (1", offset, offset))
+    source = text.encode()
+    assert not adds_parse_errors(parser, tree, source, text, Edit("x + 1", offset, offset))
+    assert adds_parse_errors(parser, tree, source, text, Edit("x + (1", offset, offset))
+    # Non-ASCII before the edit: byte and character offsets differ.
+    text = "s = 'é😋'\ndef f(x):\n    return \n"
+    offset = text.index("return ") + len("return ")
+    tree, source = parser.parse(text.encode()), text.encode()
+    assert not adds_parse_errors(parser, tree, source, text, Edit("x", offset, offset))
+    assert adds_parse_errors(parser, tree, source, text, Edit("x +", offset, offset))
+
+
+def test_incremental_check_agrees_with_a_fresh_parse():
+    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_python.language()))
+    text = "import os\n\n\ndef g(a, b):\n    if a:\n        return b\n    return \n"
+    tree, source = parser.parse(text.encode()), text.encode()
+    offset = len(text) - 1
+    for insertion in ["a", "a +", "(a, b", "[a, b]", "a if b else", "a if b else b", "lambda: 1"]:
+        fresh = parser.parse((text[:offset] + insertion + text[offset:]).encode())
+        assert adds_parse_errors(parser, tree, source, text, Edit(insertion, offset, offset)) == (
+            count_errors(fresh.root_node) > count_errors(tree.root_node)
+        ), insertion
