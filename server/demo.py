@@ -52,9 +52,9 @@ async def run_demo(model: str | None) -> int:
     start = time.perf_counter()
     result = await client.text_document_inline_completion_async(
         lsp.InlineCompletionParams(
-            lsp.TextDocumentIdentifier(uri),
-            lsp.Position(line, character),
-            lsp.InlineCompletionContext(lsp.InlineCompletionTriggerKind.Invoked),
+            context=lsp.InlineCompletionContext(trigger_kind=lsp.InlineCompletionTriggerKind.Invoked),
+            text_document=lsp.TextDocumentIdentifier(uri),
+            position=lsp.Position(line, character),
         )
     )
     ms = (time.perf_counter() - start) * 1000

@@ -1,0 +1,301 @@
+"""`gpt-lsp finetune BASE DATA`: teach an existing causal LM a user's repository, keeping its FIM skill.
+
+BASE is a `gpt-lsp train` output (or its `checkpoint/`) or any local Hugging Face causal-LM checkpoint
+of a type the exporter supports. DATA goes through the same corpus rules as pretraining. FIM stays
+in the mix at the preset's rate (0.5): fine-tuning on left-to-right text alone would train away the
+infilling the editor relies on. A base whose tokenizer lacks the FIM sentinels gets them added
+(embeddings resized) -- it then has to learn them, which the message says.
+
+`--lora` trains low-rank adapters (Hu et al. 2021, arXiv 2106.09685) on the attention and MLP
+projections instead of all weights; checkpoints always hold the merged model, so export and serving
+never see adapters. The training loop is `train.fit`; this module only prepares the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from gpt_lsp.model.presets import FINETUNE_PRESETS, get_preset
+from gpt_lsp.model.train import (
+    TOKENIZER,
+    TrainError,
+    TrainJob,
+    add_common_options,
+    fim_config,
+    find_checkpoint,
+    finish,
+    fit,
+    prepare_data,
+    read_trainer_state,
+    say,
+    setup_distributed,
+)
+
+SUPPORTED_MODEL_TYPES = ("gpt2", "llama", "qwen2", "gpt_bigcode", "gpt_neox")
+ADAPTER = "adapter.safetensors"  # trainable LoRA (and new embedding) weights, for --resume
+
+
+def resolve_base(base: Path) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint directory inside BASE and its config.json, checked before torch loads anything."""
+    base = base.expanduser()
+    for candidate in (base / "checkpoint", base):
+        if (candidate / "config.json").is_file():
+            config = json.loads((candidate / "config.json").read_text(encoding="utf-8"))
+            if config.get("model_type") not in SUPPORTED_MODEL_TYPES:
+                raise TrainError(
+                    f"{candidate}: model type {config.get('model_type')!r} is not supported; "
+                    f"use one of {', '.join(SUPPORTED_MODEL_TYPES)}"
+                )
+            return candidate, config
+    if (base / "gpt-lsp.json").is_file():
+        raise TrainError(
+            f"{base} is an exported (ONNX) model; fine-tune its training checkpoint (`train --out` dir)"
+        )
+    raise TrainError(
+        f"{base}: no config.json; pass a gpt-lsp training output or a local Hugging Face checkpoint"
+    )
+
+
+def load_tokenizer(checkpoint: Path) -> Any:
+    """tokenizer.json, or the fast tokenizer transformers builds from vocab/merges files."""
+    from tokenizers import Tokenizer
+
+    if (checkpoint / TOKENIZER).is_file():
+        return Tokenizer.from_file(str(checkpoint / TOKENIZER))
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(checkpoint, local_files_only=True).backend_tokenizer
+    except (OSError, ValueError, AttributeError) as err:
+        raise TrainError(f"{checkpoint}: no usable tokenizer ({err}); put its tokenizer.json there") from err
+
+
+def add_fim_tokens(tokenizer: Any, model: Any) -> list[str]:
+    """Add missing FIM sentinels as special tokens and grow the embeddings to fit; return what was added."""
+    from gpt_lsp.model_dir import FimTokens
+
+    fim = FimTokens()
+    missing = [t for t in (fim.prefix, fim.suffix, fim.middle) if tokenizer.token_to_id(t) is None]
+    if missing:
+        tokenizer.add_special_tokens(missing)
+        needed = tokenizer.get_vocab_size(with_added_tokens=True)
+        if needed > model.get_input_embeddings().num_embeddings:
+            model.resize_token_embeddings(needed)
+    return missing
+
+
+class LoRALinear:
+    """Namespace for the LoRA wrapper; built lazily so this module imports without torch."""
+
+    @staticmethod
+    def make(base: Any, rank: int, alpha: float) -> Any:
+        import torch
+        from torch import nn
+        from transformers.pytorch_utils import Conv1D
+
+        class LoRA(nn.Module):
+            """y = base(x) + (alpha / r) * x A^T B^T, with B = 0 at the start (the base model unchanged)."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.base = base
+                self.transposed = isinstance(base, Conv1D)  # GPT-2's Conv1D stores W as (in, out)
+                in_features, out_features = base.weight.shape if self.transposed else base.weight.shape[::-1]
+                self.lora_a = nn.Parameter(torch.empty(rank, in_features))
+                self.lora_b = nn.Parameter(torch.zeros(out_features, rank))
+                nn.init.kaiming_uniform_(self.lora_a, a=math.sqrt(5))
+                self.scale = alpha / rank
+
+            def forward(self, x: Any) -> Any:
+                return self.base(x) + (x @ self.lora_a.T @ self.lora_b.T) * self.scale
+
+            def merged(self) -> Any:
+                delta = (self.lora_b @ self.lora_a * self.scale).to(self.base.weight.dtype)
+                merged = copy.deepcopy(self.base)
+                with torch.no_grad():
+                    merged.weight += delta.T if self.transposed else delta
+                return merged
+
+        return LoRA()
+
+
+def apply_lora(model: Any, rank: int, alpha: float, train_embeddings: bool) -> int:
+    """Freeze the model and wrap every Linear/Conv1D inside the transformer blocks; return the count."""
+    from torch import nn
+    from transformers.pytorch_utils import Conv1D
+
+    for param in model.parameters():
+        param.requires_grad_(False)
+    if train_embeddings:  # new FIM rows must be learned; LoRA cannot reach an embedding table
+        model.get_input_embeddings().weight.requires_grad_(True)
+    targets = [
+        (name, module)
+        for name, module in model.named_modules()
+        if isinstance(module, (nn.Linear, Conv1D)) and module is not model.get_output_embeddings()
+    ]
+    for name, module in targets:
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name), child, LoRALinear.make(module, rank, alpha))
+    return len(targets)
+
+
+def merged_copy(model: Any) -> Any:
+    """A copy of `model` with every LoRA module folded back into a plain layer."""
+    merged = copy.deepcopy(model)
+    for name, module in list(merged.named_modules()):
+        if hasattr(module, "lora_a"):
+            parent_name, _, child = name.rpartition(".")
+            setattr(merged.get_submodule(parent_name), child, module.merged())
+    return merged
+
+
+def save_lora_model(model: Any, directory: Path) -> None:
+    from safetensors.torch import save_file
+
+    merged_copy(model).save_pretrained(directory)
+    trainable = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    save_file(trainable, str(directory / ADAPTER))
+
+
+def load_adapter(model: Any, checkpoint: Path) -> None:
+    from safetensors.torch import load_file
+
+    missing, _ = model.load_state_dict(load_file(str(checkpoint / ADAPTER)), strict=False)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    if trainable & set(missing):
+        raise TrainError(
+            f"{checkpoint}/{ADAPTER} does not match this --lora-rank; resume with the same options"
+        )
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "finetune",
+        help="fine-tune a model on your repository",
+        description=(
+            "Fine-tune BASE (a `gpt-lsp train` output or a local Hugging Face causal-LM checkpoint: "
+            f"{', '.join(SUPPORTED_MODEL_TYPES)}) on the source files in DATA, keeping fill-in-the-middle "
+            "in the mix, then export OUT/model (fp32 + int8). Resumes from OUT/checkpoint automatically."
+        ),
+    )
+    parser.add_argument("base", type=Path, metavar="BASE", help="checkpoint directory to start from")
+    parser.add_argument(
+        "data", type=Path, metavar="DATA", help="repository / source directory or corpus output"
+    )
+    parser.add_argument(
+        "--preset", default="default", choices=list(FINETUNE_PRESETS), help="schedule (default: default)"
+    )
+    parser.add_argument("--lora", action="store_true", help="train low-rank adapters instead of all weights")
+    parser.add_argument("--lora-rank", type=int, default=8, help="adapter rank (default 8)")
+    add_common_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gpt_lsp.model.corpus import CorpusError
+
+    try:
+        return finetune(args)
+    except (TrainError, CorpusError, ValueError) as err:
+        say(f"gpt-lsp finetune: error: {err}")
+        return 2
+
+
+def prepare_model(args: argparse.Namespace, base: Path, checkpoint: Path | None) -> tuple[Any, Any]:
+    """(model, tokenizer): from OUT/checkpoint when resuming a full fine-tune, else from BASE."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if checkpoint is not None and not args.lora:
+        model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+        return model, load_tokenizer(checkpoint)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    tokenizer = load_tokenizer(base)
+    added = add_fim_tokens(tokenizer, model)
+    if added and checkpoint is None:
+        say(
+            f"note: {base} had no {', '.join(added)}; added them (embeddings now {model.get_input_embeddings().num_embeddings} rows). The model learns them during fine-tuning; give it enough steps."
+        )
+    if args.lora:
+        count = apply_lora(model, args.lora_rank, 2.0 * args.lora_rank, train_embeddings=bool(added))
+        if checkpoint is not None:
+            load_adapter(model, checkpoint)
+        say(f"LoRA rank {args.lora_rank} on {count} projection layers")
+    return model, tokenizer
+
+
+def finetune(args: argparse.Namespace) -> int:
+    from gpt_lsp.model.corpus import load_corpus
+
+    out: Path = args.out
+    checkpoint = find_checkpoint(out)
+    if args.resume and checkpoint is None:
+        raise TrainError(f"--resume: {out} has no checkpoint; drop --resume to start a new run")
+    base, config = resolve_base(args.base)
+    preset = get_preset(args.preset, finetune=True)
+    if checkpoint is not None:
+        saved = read_trainer_state(checkpoint)
+        if saved.get("base") != str(base.resolve()) or bool(saved.get("lora")) != args.lora:
+            raise TrainError(
+                f"{checkpoint} continues a different fine-tune (base {saved.get('base')}); use a new --out"
+            )
+        say(f"resuming from {checkpoint} at step {saved['step']}")
+    positions = config.get("n_positions") or config.get("max_position_embeddings") or preset.context_length
+    preset = preset.with_overrides(
+        context_length=min(preset.context_length, positions),
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
+    dist = setup_distributed()
+    train_texts, valid_texts = load_corpus(
+        [args.data], args.languages, preset.seed, say if dist.is_main else None
+    )
+    model, tokenizer = prepare_model(args, base, checkpoint)
+    eos_id = model.config.eos_token_id
+    eos_id = eos_id[0] if isinstance(eos_id, list) else eos_id
+    if eos_id is None:
+        raise TrainError(f"{base}/config.json has no eos_token_id; the model needs a document separator")
+    pad_id = model.config.pad_token_id
+    fim = fim_config(tokenizer, preset, eos_id, pad_id, base)
+    train_data, valid_data = prepare_data(tokenizer, train_texts, valid_texts, preset, dist, eos_id)
+    if dist.is_main:
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        say(
+            f"fine-tuning {config['model_type']} from {base}: {trainable / 1e6:.2f}M trainable parameters, {train_data.n:,} sequences of {preset.context_length}"
+        )
+    meta = {
+        "kind": "finetune",
+        "base": str(base.resolve()),
+        "lora": args.lora_rank if args.lora else None,
+        "tokenizer_sha256": hashlib.sha256(tokenizer.to_str().encode()).hexdigest(),
+    }
+    job = TrainJob(
+        out,
+        preset,
+        tokenizer,
+        fim,
+        train_data,
+        valid_data,
+        dist,
+        args.max_minutes,
+        args.stop_after_steps,
+        meta,
+        save_model=save_lora_model if args.lora else None,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    result = fit(model, job, resume=checkpoint)
+    status = finish(
+        job, merged_copy(model) if args.lora else model, result, not args.no_export, args.weights_hash_file
+    )
+    if dist.world_size > 1:
+        import torch.distributed
+
+        torch.distributed.destroy_process_group()
+    return status

@@ -1,0 +1,160 @@
+"""Training presets: model size and optimisation settings, named so scripts and docs can rely on them.
+
+Sizes follow ANCHORS.md: on the 2-core reference CPU (transformers GPT-2, fp32, context 256) a 5M
+model trains at about 3,000 tokens/s, so `default` sees ~30M tokens in ~3 hours, which is in the
+Chinchilla range (~20 tokens per parameter) for a 1-5M model. `medium` and `large` assume a GPU.
+Fine-tuning presets keep the architecture of the base model and only set the optimisation knobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainPreset:
+    """Everything `gpt-lsp train` needs besides data; stored in each checkpoint's trainer.json."""
+
+    name: str
+    model_type: str = "gpt2"  # "gpt2" (learned positions, GELU MLP) or "llama" (RoPE, SwiGLU, RMSNorm)
+    n_layer: int = 4  # transformer blocks
+    n_head: int = 4  # attention heads; n_embd must divide by it
+    n_embd: int = 256  # residual stream width
+    vocab_size: int = 8192  # BPE vocabulary trained when the output has no tokenizer (8k: ~3.65 chars/token)
+    context_length: int = 256  # tokens per training sequence and the model's position limit
+    batch_size: int = 16  # sequences per optimiser step per process (tokens/step = batch * context * procs)
+    lr: float = 1e-3  # peak AdamW learning rate, reached after warm-up
+    min_lr_ratio: float = 0.1  # cosine decay ends at lr * this ratio
+    warmup_steps: int = 200  # linear warm-up from 0 to lr
+    max_steps: int = 8000  # optimiser steps; sets the cosine schedule's length
+    weight_decay: float = 0.1  # AdamW decoupled weight decay on matrices (not on biases/norms)
+    beta2: float = 0.95  # AdamW second-moment decay; 0.95 is steadier than 0.999 for small batches
+    grad_clip: float = 1.0  # clip the global gradient norm to this value
+    dropout: float = 0.0  # no dropout: small models on much data underfit, not overfit
+    fim_rate: float = 0.5  # fraction of documents turned into fill-in-the-middle (Bavarian et al. 2022)
+    spm_rate: float = 0.5  # of those, the fraction in SPM order rather than PSM
+    eval_every: int = 250  # steps between validation-loss measurements
+    eval_batches: int = 8  # validation batches per measurement (fixed, so figures compare)
+    checkpoint_every: int = 500  # steps between checkpoints (one is also written at the end and on Ctrl-C)
+    seed: int = 1234  # model init, data order and FIM choices all derive from it
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.context_length
+
+    def with_overrides(self, **overrides: Any) -> TrainPreset:
+        """A copy with the non-None `overrides` applied (CLI flags such as --max-steps)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ValueError(f"unknown preset field(s): {', '.join(sorted(unknown))}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, TrainPreset] = {
+    # CI: ~60k parameters, trains in seconds on one core.
+    "tiny": TrainPreset(
+        name="tiny",
+        n_layer=2,
+        n_head=2,
+        n_embd=32,
+        vocab_size=384,
+        context_length=64,
+        batch_size=4,
+        lr=3e-3,
+        warmup_steps=2,
+        max_steps=20,
+        eval_every=10,
+        eval_batches=2,
+        checkpoint_every=10,
+    ),
+    # ~1.3M parameters: a quick real model (about an hour on 2 cores).
+    "small": TrainPreset(
+        name="small",
+        n_layer=4,
+        n_head=4,
+        n_embd=128,
+        vocab_size=4096,
+        context_length=256,
+        batch_size=16,
+        lr=2e-3,
+        warmup_steps=100,
+        max_steps=3000,
+    ),
+    # ~5.3M parameters: what 2 CPU cores train in about 3 hours (ANCHORS.md).
+    "default": TrainPreset(name="default"),
+    # GPU presets: Llama-style blocks, longer context, bigger batches.
+    "medium": TrainPreset(
+        name="medium",
+        model_type="llama",
+        n_layer=8,
+        n_head=8,
+        n_embd=512,
+        vocab_size=16384,
+        context_length=1024,
+        batch_size=32,
+        lr=6e-4,
+        warmup_steps=500,
+        max_steps=20000,
+        eval_every=500,
+        eval_batches=20,
+        checkpoint_every=1000,
+    ),
+    "large": TrainPreset(
+        name="large",
+        model_type="llama",
+        n_layer=12,
+        n_head=12,
+        n_embd=768,
+        vocab_size=32768,
+        context_length=2048,
+        batch_size=32,
+        lr=4e-4,
+        warmup_steps=1000,
+        max_steps=50000,
+        eval_every=1000,
+        eval_batches=20,
+        checkpoint_every=2000,
+    ),
+}
+
+# Fine-tuning: the architecture comes from the base model, so only optimisation knobs matter here.
+# Lower peak lr and far fewer steps than pretraining; FIM stays in the mix at the same rate so the
+# base model's infilling is not trained away.
+FINETUNE_PRESETS: dict[str, TrainPreset] = {
+    "tiny": replace(
+        PRESETS["tiny"], name="finetune-tiny", lr=1e-3, max_steps=6, eval_every=3, checkpoint_every=3
+    ),
+    "default": replace(
+        PRESETS["default"],
+        name="finetune",
+        lr=2e-4,
+        warmup_steps=30,
+        max_steps=600,
+        eval_every=50,
+        checkpoint_every=100,
+        batch_size=8,
+    ),
+    "gpu": replace(
+        PRESETS["medium"],
+        name="finetune-gpu",
+        lr=1e-4,
+        warmup_steps=50,
+        max_steps=2000,
+        eval_every=100,
+        checkpoint_every=250,
+        batch_size=16,
+    ),
+}
+
+
+def get_preset(name: str, finetune: bool = False) -> TrainPreset:
+    """The preset called `name`, or a ValueError listing the ones that exist."""
+    table = FINETUNE_PRESETS if finetune else PRESETS
+    if name not in table:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(table)}")
+    return table[name]
