@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from . import __version__
 
@@ -23,9 +24,9 @@ from . import __version__
 TOOLCHAIN_MODULES = ("corpus", "train", "finetune", "export", "evaluate", "bench")
 
 
-def _protect_stdout() -> tuple[object, object]:
+def _protect_stdout() -> tuple[BinaryIO, BinaryIO]:
     """Return (stdin, stdout) binary streams for JSON-RPC; everything else printed goes to stderr."""
-    wire = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    wire: BinaryIO = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
     return sys.stdin.buffer, wire

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from lsprotocol import types as lsp
 
+from .diagnostics import QuickFix, SyntaxProblem
 from .documents import Document, Position, PositionEncoding, TextChange
+from .hints import Hint
 from .pipeline import Outcome, Suggestion
+from .postprocess import Edit
+from .snippets import TITLES, SnippetKind
 
 _WORD_TAIL = re.compile(r"\w+$")
 
@@ -21,7 +26,7 @@ def to_lsp_range(doc: Document, start: int, end: int) -> lsp.Range:
     return lsp.Range(lsp.Position(a.line, a.character), lsp.Position(b.line, b.character))
 
 
-def to_text_changes(changes: list[lsp.TextDocumentContentChangeEvent]) -> list[TextChange]:
+def to_text_changes(changes: Sequence[lsp.TextDocumentContentChangeEvent]) -> list[TextChange]:
     out = []
     for change in changes:
         rng = getattr(change, "range", None)
@@ -80,3 +85,54 @@ def completion_items(doc: Document, outcome: Outcome, cursor: Position) -> list[
             )
         )
     return items
+
+
+# --- diagnostics, code actions, workspace edits (issue 5) -------------------------------------
+
+SOURCE = "gpt-lsp"
+
+
+def _diagnostic(doc: Document, start: int, end: int, message: str, code: str, hint: bool) -> lsp.Diagnostic:
+    return lsp.Diagnostic(
+        range=to_lsp_range(doc, start, end),
+        message=message,
+        severity=lsp.DiagnosticSeverity.Information if hint else lsp.DiagnosticSeverity.Error,
+        source=SOURCE,
+        code=code,
+    )
+
+
+def diagnostics(doc: Document, problems: list[SyntaxProblem], hints: list[Hint]) -> list[lsp.Diagnostic]:
+    out = [_diagnostic(doc, p.start, p.end, p.message, p.code, False) for p in problems]
+    return out + [_diagnostic(doc, h.start, h.end, h.message, h.code, True) for h in hints]
+
+
+def workspace_edit(doc: Document, edit: Edit) -> lsp.WorkspaceEdit:
+    """A versioned edit: the client must refuse it if the document moved on (RELIABILITY.md #8)."""
+    text_edit = lsp.TextEdit(range=to_lsp_range(doc, edit.start, edit.end), new_text=edit.text)
+    identifier = lsp.OptionalVersionedTextDocumentIdentifier(uri=doc.uri, version=doc.version)
+    return lsp.WorkspaceEdit(
+        document_changes=[lsp.TextDocumentEdit(text_document=identifier, edits=[text_edit])]
+    )
+
+
+def code_actions(
+    doc: Document, fixes: list[QuickFix], snippets: list[SnippetKind], cursor: Position
+) -> list[lsp.CodeAction]:
+    actions = [
+        lsp.CodeAction(
+            title=f.title,
+            kind=lsp.CodeActionKind.QuickFix,
+            diagnostics=[_diagnostic(doc, f.start, f.end, f.message, f.code, f.code.startswith("hint-"))],
+            edit=workspace_edit(doc, f.edit),
+            is_preferred=not f.title.startswith("Repair"),
+        )
+        for f in fixes
+    ]
+    args = [doc.uri, cursor.line, cursor.character, doc.version]
+    for kind in snippets:
+        command = lsp.Command(title=TITLES[kind], command=kind.command, arguments=args)
+        actions.append(
+            lsp.CodeAction(title=TITLES[kind], kind=lsp.CodeActionKind.RefactorRewrite, command=command)
+        )
+    return actions

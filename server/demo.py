@@ -34,7 +34,7 @@ def list_python_files(directory):
 
 async def run_demo(model: str | None) -> int:
     client = LanguageClient("gpt-lsp-demo", "0.1")
-    statuses: list[dict] = []
+    statuses: list = []
     client.feature("gpt-lsp/status")(lambda params: statuses.append(params))
     cmd = [sys.executable, "-m", "gpt_lsp", "--stdio"] + (["--model", model] if model else [])
     await client.start_io(*cmd)

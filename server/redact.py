@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 
 # Values that are obviously examples or templates, not secrets ("password", "${TOKEN}", "<key>").
 _PLACEHOLDER = re.compile(
@@ -72,7 +73,7 @@ def redact_secrets(text: str) -> tuple[str, Counter[str]]:
     """Replace secrets in `text` with `<redacted:KIND>`; return the new text and counts per kind."""
     counts: Counter[str] = Counter()
 
-    def replace(kind: str) -> object:
+    def replace(kind: str) -> Callable[[re.Match[str]], str]:
         def sub(_: re.Match[str]) -> str:
             counts[kind] += 1
             return f"<redacted:{kind}>"
@@ -81,7 +82,7 @@ def redact_secrets(text: str) -> tuple[str, Counter[str]]:
 
     for kind, triggers, pattern in _PATTERNS:
         if any(t in text for t in triggers):
-            text = pattern.sub(replace(kind), text)  # type: ignore[arg-type]
+            text = pattern.sub(replace(kind), text)
 
     def url(match: re.Match[str]) -> str:
         if not _is_secret_value(match.group(2)):

@@ -88,7 +88,7 @@ def _make_converter() -> cattrs.Converter:
         Settings,
     ):
         overrides = {f.name: override(rename=_camel(f.name)) for f in fields(cls)}
-        converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **overrides))
+        converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **overrides))  # type: ignore[arg-type]
     return converter
 
 
