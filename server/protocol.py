@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import cattrs
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.protocol import LanguageServerProtocol, lsp_method
@@ -95,6 +96,21 @@ class _Rejected:
     jsonrpc: str = "2.0"
 
 
+def _fill_trigger_kind(data: dict[str, Any]) -> None:
+    """Clients built without `InlineCompletionTriggerKind` omit it (CLIENTS.md); treat them as Invoked."""
+    if data.get("method") == lsp.TEXT_DOCUMENT_INLINE_COMPLETION and isinstance(data.get("params"), dict):
+        context = data["params"].setdefault("context", {})
+        if isinstance(context, dict):
+            context.setdefault("triggerKind", lsp.InlineCompletionTriggerKind.Invoked.value)
+
+
+def _readable(err: Exception) -> str:
+    cause = err.__cause__
+    if isinstance(cause, cattrs.BaseValidationError):
+        return "; ".join(cattrs.transform_error(cause))
+    return str(cause or err)
+
+
 class GptLspProtocol(LanguageServerProtocol):
     @lsp_method(lsp.INITIALIZE)
     def lsp_initialize(self, params: lsp.InitializeParams):
@@ -109,13 +125,13 @@ class GptLspProtocol(LanguageServerProtocol):
         return (yield from super().lsp_initialize(params))
 
     def structure_message(self, data: dict[str, Any]):
+        _fill_trigger_kind(data)
         try:
             return super().structure_message(data)
         except (JsonRpcInvalidParams, JsonRpcInternalError) as err:
             if "id" in data and "method" in data:
-                return _Rejected(
-                    data["id"], JsonRpcInvalidParams(f"invalid params for {data['method']}: {err.__cause__}")
-                )
+                message = f"invalid params for {data['method']}: {_readable(err)}"
+                return _Rejected(data["id"], JsonRpcInvalidParams(message))
             raise
 
     def handle_message(self, message) -> None:

@@ -73,13 +73,23 @@ def test_unknown_method_and_bad_params_get_errors_not_a_crash(model_path):
         + frame({"jsonrpc": "2.0", "method": "$/noSuchNotification", "params": {}})
         + frame({"jsonrpc": "2.0", "id": 3, "method": "textDocument/inlineCompletion", "params": {"textDocument": 5}})
         + frame({"jsonrpc": "2.0", "id": 4, "method": "gpt-lsp/noSuchMethod"})
+        + frame(
+            {
+                "jsonrpc": "2.0",
+                "id": 12,
+                "method": "textDocument/inlineCompletion",
+                "params": {"textDocument": {"uri": "file:///x.py"}, "position": {"line": 0, "character": 0}, "context": {}},
+            }
+        )
         + frame(SHUTDOWN)
         + frame(EXIT)
     )
     code, messages, _ = run_session(model_path, payload)
     by_id = {m.get("id"): m for m in messages if "id" in m}
     assert by_id[2]["error"]["code"] == -32601
-    assert by_id[3]["error"]["code"] in (-32602, -32603)
+    assert by_id[3]["error"]["code"] == -32602
+    assert "text_document" in by_id[3]["error"]["message"]  # says which field is wrong
+    assert "result" in by_id[12]  # a client that omits context.triggerKind still gets an answer
     assert by_id[99].get("result") is None and code == 0
 
 
