@@ -79,11 +79,19 @@ class TypingThrough:
         with self._lock:
             shown = self._shown.get(uri)
         typed_len = offset - (shown.offset if shown else offset)
-        if shown is None or typed_len <= 0 or typed_len > len(prefix) or suffix[:_ANCHOR_CHARS] != shown.suffix_head:
+        if (
+            shown is None
+            or typed_len <= 0
+            or typed_len > len(prefix)
+            or suffix[:_ANCHOR_CHARS] != shown.suffix_head
+        ):
             return None
         typed, before = prefix[len(prefix) - typed_len :], prefix[: len(prefix) - typed_len]
         overlap = min(len(before), len(shown.prefix_tail))
-        if not shown.text.startswith(typed) or before[len(before) - overlap :] != shown.prefix_tail[len(shown.prefix_tail) - overlap :]:
+        if (
+            not shown.text.startswith(typed)
+            or before[len(before) - overlap :] != shown.prefix_tail[len(shown.prefix_tail) - overlap :]
+        ):
             return None
         rest = shown.text[typed_len:]
         return rest if rest.strip() else None

@@ -15,10 +15,22 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
 from . import __version__
-from .convert import completion_items, inline_items, to_encoding, to_position, to_text_changes
+from .convert import (
+    code_actions,
+    completion_items,
+    diagnostics,
+    inline_items,
+    to_encoding,
+    to_position,
+    to_text_changes,
+    workspace_edit,
+)
+from .documents import Position
+from .postprocess import Edit
 from .protocol import GptLspProtocol
 from .session import Session, Status
 from .settings import SettingsError, parse_settings
+from .snippets import COMMAND_KINDS, TITLES, SnippetKind, candidate_label, parse_options
 
 log = logging.getLogger(__name__)
 STATUS_NOTIFICATION = "gpt-lsp/status"
@@ -35,6 +47,7 @@ class GptLanguageServer(LanguageServer):
             text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental,
         )
         self.session = Session(model_path, self._send_status)
+        self.session.publish = self._publish_diagnostics
         self.exit_code = 1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._settings_error: str | None = None
@@ -44,6 +57,22 @@ class GptLanguageServer(LanguageServer):
         if self._loop is None:
             return
         self._loop.call_soon_threadsafe(self.protocol.notify, STATUS_NOTIFICATION, asdict(status))
+
+    def _publish_diagnostics(self, doc, problems, hints) -> None:
+        params = lsp.PublishDiagnosticsParams(doc.uri, diagnostics(doc, problems, hints), doc.version)
+        self.text_document_publish_diagnostics(params)
+
+    async def choose_candidate(self, edits: list[Edit]) -> Edit | None:
+        """With several candidates, ask the user which one to apply (window/showMessageRequest)."""
+        if len(edits) == 1:
+            return edits[0]
+        items = [lsp.MessageActionItem(candidate_label(i + 1, e)) for i, e in enumerate(edits)]
+        params = lsp.ShowMessageRequestParams(
+            lsp.MessageType.Info, f"gpt-lsp: {len(edits)} candidates", items
+        )
+        picked = await self.window_show_message_request_async(params)
+        titles = [item.title for item in items]
+        return edits[titles.index(picked.title)] if picked and picked.title in titles else None
 
     def read_settings(self, raw: Any) -> None:
         try:
@@ -79,6 +108,7 @@ def register_features(ls: GptLanguageServer) -> None:  # noqa: C901 - one small 
     def did_open(params: lsp.DidOpenTextDocumentParams) -> None:
         d = params.text_document
         session.open(d.uri, d.language_id, d.version, d.text)
+        session.schedule_diagnostics(d.uri)
 
     @ls.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(params: lsp.DidChangeTextDocumentParams) -> None:
@@ -87,6 +117,8 @@ def register_features(ls: GptLanguageServer) -> None:  # noqa: C901 - one small 
             session.change(d.uri, d.version, to_text_changes(params.content_changes))
         except KeyError:
             log.info("didChange for a document that was never opened: %s", d.uri)
+            return
+        session.schedule_diagnostics(d.uri)
 
     @ls.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
@@ -110,6 +142,59 @@ def register_features(ls: GptLanguageServer) -> None:  # noqa: C901 - one small 
         return lsp.CompletionList(
             is_incomplete=True, items=completion_items(doc, outcome, to_position(params.position))
         )
+
+    kinds = [lsp.CodeActionKind.QuickFix, lsp.CodeActionKind.RefactorRewrite]
+
+    @ls.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(code_action_kinds=kinds))
+    async def code_action(params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+        start, end = to_position(params.range.start), to_position(params.range.end)
+        found = await session.code_actions(params.text_document.uri, start, end)
+        if not found:
+            return []
+        doc, fixes, snippets = found
+        actions = code_actions(doc, fixes, snippets, start)
+        only = params.context.only
+        return [a for a in actions if not only or any(str(a.kind).startswith(str(k)) for k in only)]
+
+    def snippet_command(kind: SnippetKind) -> None:
+        async def run(
+            ls_: LanguageServer, uri: str, line: int, character: int, version: int, *options: Any
+        ) -> dict:
+            # A cancelled executeCommand still runs to the end in pygls: watch our own request's future.
+            request = ls.protocol._request_futures.get(ls.protocol.msg_id or "")
+            cancelled = lambda: request is not None and request.cancelled()  # noqa: E731
+            n, temperature = parse_options(options)
+            doc, outcome, message = await session.run_snippet(
+                kind, uri, Position(max(line, 0), max(character, 0)), version, n, temperature, cancelled
+            )
+            edit = await ls.choose_candidate(outcome.edits) if doc and outcome and outcome.edits else None
+            applied = False
+            if edit is not None and doc is not None and not cancelled() and session.is_current(uri, version):
+                response = await ls.workspace_apply_edit_async(
+                    lsp.ApplyWorkspaceEditParams(workspace_edit(doc, edit), label=TITLES[kind])
+                )
+                applied, message = (
+                    response.applied,
+                    (
+                        "applied"
+                        if response.applied
+                        else response.failure_reason or "the editor refused the edit"
+                    ),
+                )
+            elif edit is not None or (outcome and outcome.edits):
+                message = "cancelled, or the document changed meanwhile; nothing was applied"
+            if not applied:
+                ls.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Info, f"gpt-lsp: {message}"))
+            return {
+                "applied": applied,
+                "message": message,
+                "candidates": [e.text for e in outcome.edits] if outcome else [],
+            }
+
+        ls.command(kind.command)(run)
+
+    for snippet_kind in COMMAND_KINDS:
+        snippet_command(snippet_kind)
 
     @ls.command(CMD_STATUS)
     def status(ls_: LanguageServer) -> dict:
