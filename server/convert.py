@@ -54,9 +54,10 @@ def inline_items(doc: Document, outcome: Outcome) -> lsp.InlineCompletionList:
 
 
 def _label(s: Suggestion, line_prefix: str) -> str:
+    """The word being typed plus the first line of the suggestion: what the user will see inserted."""
     first = s.text.split("\n", 1)[0]
-    word = line_prefix.split()[-1] if line_prefix.split() else ""
-    return (word + first).strip() or first.strip() or s.text.strip()
+    word = _WORD_TAIL.search(line_prefix)
+    return ((word.group() if word else "") + first).strip() or s.text.strip()
 
 
 def completion_items(doc: Document, outcome: Outcome, cursor: Position) -> list[lsp.CompletionItem]:

@@ -47,7 +47,7 @@ class GptLanguageServer(LanguageServer):
             text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental,
         )
         self.session = Session(model_path, self._send_status)
-        self.session.publish = self._publish_diagnostics
+        self.session.assist.publish = self._publish_diagnostics
         self.exit_code = 1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._settings_error: str | None = None
@@ -108,7 +108,7 @@ def register_features(ls: GptLanguageServer) -> None:  # noqa: C901 - one small 
     def did_open(params: lsp.DidOpenTextDocumentParams) -> None:
         d = params.text_document
         session.open(d.uri, d.language_id, d.version, d.text)
-        session.schedule_diagnostics(d.uri)
+        session.assist.schedule_diagnostics(d.uri)
 
     @ls.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(params: lsp.DidChangeTextDocumentParams) -> None:
@@ -118,7 +118,7 @@ def register_features(ls: GptLanguageServer) -> None:  # noqa: C901 - one small 
         except KeyError:
             log.info("didChange for a document that was never opened: %s", d.uri)
             return
-        session.schedule_diagnostics(d.uri)
+        session.assist.schedule_diagnostics(d.uri)
 
     @ls.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
@@ -148,7 +148,7 @@ def register_features(ls: GptLanguageServer) -> None:  # noqa: C901 - one small 
     @ls.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, lsp.CodeActionOptions(code_action_kinds=kinds))
     async def code_action(params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
         start, end = to_position(params.range.start), to_position(params.range.end)
-        found = await session.code_actions(params.text_document.uri, start, end)
+        found = await session.assist.code_actions(params.text_document.uri, start, end)
         if not found:
             return []
         doc, fixes, snippets = found
@@ -164,7 +164,7 @@ def register_features(ls: GptLanguageServer) -> None:  # noqa: C901 - one small 
             request = ls.protocol._request_futures.get(ls.protocol.msg_id or "")
             cancelled = lambda: request is not None and request.cancelled()  # noqa: E731
             n, temperature = parse_options(options)
-            doc, outcome, message = await session.run_snippet(
+            doc, outcome, message = await session.assist.run_snippet(
                 kind, uri, Position(max(line, 0), max(character, 0)), version, n, temperature, cancelled
             )
             edit = await ls.choose_candidate(outcome.edits) if doc and outcome and outcome.edits else None
