@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint editors-test vscode-e2e clean
+.PHONY: setup demo test lint editors-test vscode-e2e clean default-model
 
 $(BIN)/gpt-lsp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,11 @@ vscode-e2e: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# Reproduce the shipped default model from scratch (see model/MODEL.md): corpus -> train -> eval -> ship.
+RUN ?= runs/default
+default-model: setup
+	$(BIN)/gpt-lsp corpus --stdlib --site-packages --languages python --out runs/corpus-py
+	$(BIN)/gpt-lsp train --preset shipped --data runs/corpus-py --out $(RUN)
+	$(BIN)/gpt-lsp eval $(RUN)/model runs/corpus-py --json $(RUN)/eval.json
+	$(BIN)/gpt-lsp ship $(RUN)/model

@@ -1,0 +1,30 @@
+"""`gpt-lsp ship` installs an int8-only copy that loads and serves on its own (model/ship.py)."""
+
+import pytest
+
+from gpt_lsp.engine import DecodeLimits, Engine
+from gpt_lsp.model.ship import ship
+from gpt_lsp.model_dir import load_model_dir
+
+
+def test_shipped_copy_is_int8_only_and_loads(tiny_model_dir, tmp_path):
+    target = tmp_path / "default"
+    size = ship(tiny_model_dir.path, target, "test copy")
+    shipped = load_model_dir(target)
+    assert shipped.config.variants == {"int8": "model.int8.onnx"}
+    assert not (target / "model.onnx").exists()
+    assert size == sum(f.stat().st_size for f in target.iterdir())
+    engine = Engine(shipped)
+    assert engine.onnx_path.name == "model.int8.onnx"
+    assert engine.generate(engine.encode("x = "), DecodeLimits(3, 5000)).tokens <= 3
+
+
+def test_shipping_a_model_without_int8_is_refused(tiny_model_dir, tmp_path):
+    fp32_only = tmp_path / "fp32"
+    fp32_only.mkdir()
+    for name in ("model.onnx", "tokenizer.json"):
+        (fp32_only / name).write_bytes((tiny_model_dir.path / name).read_bytes())
+    config = tiny_model_dir.config.to_json().replace('"int8": "model.int8.onnx"', "").replace('"model.onnx",', '"model.onnx"')
+    (fp32_only / "gpt-lsp.json").write_text(config)
+    with pytest.raises(SystemExit, match="no int8 variant"):
+        ship(fp32_only, tmp_path / "out")
