@@ -57,7 +57,9 @@ def sample_lines(files: list[str], n: int, seed: int, mid_identifier: bool) -> l
             end = start + len(line)
             body = len(line) - len(line.lstrip())
             if not _SKIP_LINE.match(line) and len(line.strip()) >= 8:
-                cuts = [c for c in range(start + body + 1, end - 1) if _inside_word(text, c) == mid_identifier]
+                cuts = [
+                    c for c in range(start + body + 1, end - 1) if _inside_word(text, c) == mid_identifier
+                ]
                 if cuts:
                     candidates.append(LineSample(text, rng.choice(cuts), end, mid_identifier))
             start = end + 1
@@ -152,10 +154,19 @@ def language_model_figures(engine: Engine, files: list[str], max_tokens: int) ->
 def evaluate_model(model_dir: Path, files: list[str], args: argparse.Namespace) -> dict[str, Any]:
     directory = load_model_dir(model_dir)
     engine = Engine(directory, args.variant, args.threads)
+    engine.repetition_guard = not args.no_repetition_guard
     engine.warm_up()
     generation = GenerationSettings(max_tokens_line=args.max_tokens, timeout_ms=args.timeout_ms)
-    pipeline = Pipeline(engine, generation)
-    report: dict[str, Any] = {"model": str(model_dir), "variant": engine.onnx_path.name}
+    pipeline = Pipeline(engine, generation, token_healing=not args.no_healing)
+    ablated = [
+        name
+        for name, off in (("no healing", args.no_healing), ("no repetition guard", args.no_repetition_guard))
+        if off
+    ]
+    report: dict[str, Any] = {
+        "model": str(model_dir),
+        "variant": engine.onnx_path.name + "".join(f", {a}" for a in ablated),
+    }
     report["lm"] = language_model_figures(engine, files, args.lm_tokens)
     for name, mid in (("boundary", False), ("mid_identifier", True)):
         samples = sample_lines(files, args.n, args.seed, mid)
@@ -232,6 +243,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--timeout-ms", type=int, default=5000, help="per-completion time cap")
     p.add_argument("--lm-tokens", type=int, default=200_000, help="tokens scored for loss/accuracy")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the full report here")
+    p.add_argument("--no-healing", action="store_true", help="ablation: serve without token healing")
+    p.add_argument(
+        "--no-repetition-guard", action="store_true", help="ablation: decode without the repetition guard"
+    )
     p.set_defaults(func=run)
 
 

@@ -103,6 +103,9 @@ class Engine:
         self.fim = FimIds(*(self._token_id(t) for t in (fim.prefix, fim.suffix, fim.middle))) if fim else None
         self.context_length = self.config.context_length
         self._vocab_text: list[str] | None = None
+        self.repetition_guard = (
+            True  # off only to measure what the guard buys (gpt-lsp eval --no-repetition-guard)
+        )
 
     def _token_id(self, token: str) -> int:
         token_id = self.tokenizer.token_to_id(token)
@@ -206,7 +209,7 @@ class Engine:
                 break
             ids.append(token)
             text = self.decode(ids)
-            loop_at = repetition_start(ids)
+            loop_at = repetition_start(ids) if self.repetition_guard else None
             if loop_at is not None:
                 text, reason = self.decode(ids[:loop_at]), "repetition"
                 break
