@@ -28,6 +28,7 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_LOG_LEVELS = {"error": logging.ERROR, "info": logging.INFO, "verbose": logging.DEBUG}
 # Files whose contents are secrets by convention (RELIABILITY.md #21): never completed in.
 _SECRET_FILES = re.compile(
     r"(^\.env(\..*)?$|\.pem$|\.key$|^id_(rsa|dsa|ecdsa|ed25519)(\.pub)?$|\.p12$|\.pfx$)"
@@ -109,6 +110,7 @@ class Session:
 
     def apply_settings(self, settings: Settings) -> None:
         self.settings = settings
+        logging.getLogger("gpt_lsp").setLevel(_LOG_LEVELS[settings.log_level])
         self.enabled = settings.enable
         self.load_model()
 

@@ -101,7 +101,9 @@ def inline_run(gpt_lsp_server: str, editor_model_dir: Path, tmp_path_factory) ->
 
 
 def test_plugin_enables_native_inline_completion(inline_run: dict) -> None:
-    assert inline_run["version"].startswith("0.1") and tuple(map(int, inline_run["version"].split(".")[:2])) >= (0, 12)
+    assert inline_run["version"].startswith("0.1") and tuple(
+        map(int, inline_run["version"].split(".")[:2])
+    ) >= (0, 12)
     assert inline_run["has_inline_api"] is True
     assert inline_run["filetype"] == "python"
     assert inline_run["inline_capability"] is True
