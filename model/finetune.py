@@ -42,7 +42,14 @@ ADAPTER = "adapter.safetensors"  # trainable LoRA (and new embedding) weights, f
 
 
 def resolve_base(base: Path) -> tuple[Path, dict[str, Any]]:
-    """The checkpoint directory inside BASE and its config.json, checked before torch loads anything."""
+    """The checkpoint directory inside BASE and its config.json, checked before torch loads anything.
+
+    BASE "default" is the model shipped with gpt-lsp (its weights travel in model/default/checkpoint).
+    """
+    if str(base) == "default":
+        from gpt_lsp.model_dir import default_model_path
+
+        base = default_model_path()
     base = base.expanduser()
     for candidate in (base / "checkpoint", base):
         if (candidate / "config.json").is_file():

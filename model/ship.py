@@ -1,7 +1,9 @@
 """`gpt-lsp ship`: copy a trained model directory into the package as the embedded default.
 
 Only the int8 graph travels (it is what CPUs serve fastest and keeps the wheel small, issue 4:
-total <= 30 MB); the model card's fp32 figures come from the training run's own directory.
+total <= 30 MB), with the training checkpoint's weights (no optimizer state) so that
+`gpt-lsp finetune default DATA` can start from it; the model card's fp32 figures come from the
+training run's own directory.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def ship(source: Path, target: Path = DEFAULT_DIR, description: str = "") -> int
     for extra in ("hints.json",):
         if (source / extra).is_file():
             shutil.copyfile(source / extra, target / extra)
+    _ship_checkpoint(source.parent / "checkpoint", target / "checkpoint")
     config = replace(
         model.config,
         variants={"int8": VARIANT_FILES["int8"]},
@@ -41,12 +44,28 @@ def ship(source: Path, target: Path = DEFAULT_DIR, description: str = "") -> int
     )
     (target / CONFIG_NAME).write_text(config.to_json())
     load_model_dir(target)  # the shipped copy must load on its own
-    size = sum(f.stat().st_size for f in target.iterdir())
+    size = _size(target)
     if size > MAX_BYTES:
         raise SystemExit(
             f"{target}: {size / 1e6:.1f} MB is over the {MAX_BYTES / 1e6:.0f} MB budget for the shipped model"
         )
     return size
+
+
+def _ship_checkpoint(checkpoint: Path, target: Path) -> None:
+    """The torch weights too (no optimizer state), so `gpt-lsp finetune default DATA` works from a plain install."""
+    if target.is_dir():
+        shutil.rmtree(target)
+    if not (checkpoint / "model.safetensors").is_file():
+        return
+    target.mkdir()
+    for name in ("config.json", "model.safetensors", TOKENIZER_NAME, "generation_config.json"):
+        if (checkpoint / name).is_file():
+            shutil.copyfile(checkpoint / name, target / name)
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def register(subparsers: Any) -> None:
