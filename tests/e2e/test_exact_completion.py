@@ -4,9 +4,8 @@ ghost text content and range, list items, typing-through without a new decode, a
 from __future__ import annotations
 
 import pytest
-from lsprotocol import types as lsp
-
 from editors.fixed_model import WORD, build_fixed_model_dir
+from lsprotocol import types as lsp
 
 from .conftest import open_doc, start_client
 
