@@ -155,6 +155,8 @@ def evaluate_model(model_dir: Path, files: list[str], args: argparse.Namespace) 
     directory = load_model_dir(model_dir)
     engine = Engine(directory, args.variant, args.threads)
     engine.repetition_guard = not args.no_repetition_guard
+    if args.repetition_penalty is not None:
+        engine.repetition_penalty = args.repetition_penalty
     engine.warm_up()
     generation = GenerationSettings(max_tokens_line=args.max_tokens, timeout_ms=args.timeout_ms)
     pipeline = Pipeline(engine, generation, token_healing=not args.no_healing)
@@ -163,6 +165,8 @@ def evaluate_model(model_dir: Path, files: list[str], args: argparse.Namespace) 
         for name, off in (("no healing", args.no_healing), ("no repetition guard", args.no_repetition_guard))
         if off
     ]
+    if args.repetition_penalty is not None:
+        ablated.append(f"repetition penalty {args.repetition_penalty}")
     report: dict[str, Any] = {
         "model": str(model_dir),
         "variant": engine.onnx_path.name + "".join(f", {a}" for a in ablated),
@@ -247,6 +251,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--no-repetition-guard", action="store_true", help="ablation: decode without the repetition guard"
     )
+    p.add_argument("--repetition-penalty", type=float, help="decode with this repetition penalty (1 = none)")
     p.set_defaults(func=run)
 
 

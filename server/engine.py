@@ -23,6 +23,8 @@ from .prompt import FimIds
 
 log = logging.getLogger(__name__)
 
+# Measured (model/MODEL.md): repetitive line completions 91/200 -> 0/200 at equal edit similarity.
+REPETITION_PENALTY = 1.5
 # A stop rule looks at the text generated so far and returns where to cut it, or None to go on.
 StopRule = Callable[[str], "int | None"]
 
@@ -103,9 +105,11 @@ class Engine:
         self.fim = FimIds(*(self._token_id(t) for t in (fim.prefix, fim.suffix, fim.middle))) if fim else None
         self.context_length = self.config.context_length
         self._vocab_text: list[str] | None = None
-        self.repetition_guard = (
-            True  # off only to measure what the guard buys (gpt-lsp eval --no-repetition-guard)
-        )
+        # Both switches are off only to measure what they buy (gpt-lsp eval --no-repetition-guard,
+        # --repetition-penalty): the guard cuts a loop after the fact; the CTRL-style penalty
+        # (Keskar et al. 2019) on tokens this completion already produced keeps small models out of it.
+        self.repetition_guard = True
+        self.repetition_penalty = REPETITION_PENALTY
 
     def _token_id(self, token: str) -> int:
         token_id = self.tokenizer.token_to_id(token)
@@ -201,6 +205,8 @@ class Engine:
             pending = healed[len(text) :] if len(text) < len(healed) else ""
             if pending:
                 scores = self._constrain(scores, pending)
+            if self.repetition_penalty != 1.0 and ids:
+                scores = _penalize(scores, ids, self.repetition_penalty)
             token = self._choose(scores, limits, rng)
             if token == self.eos_id or (
                 self.fim and token in (self.fim.prefix, self.fim.suffix, self.fim.middle)
@@ -244,6 +250,14 @@ class Engine:
         order = np.argsort(-probs)
         keep = order[: int(np.searchsorted(np.cumsum(probs[order]), limits.top_p)) + 1]
         return int(rng.choice(keep, p=probs[keep] / probs[keep].sum()))
+
+
+def _penalize(scores: np.ndarray, generated: Sequence[int], penalty: float) -> np.ndarray:
+    """Make each token already generated less likely: divide positive scores, multiply negative ones."""
+    scores = scores.copy()
+    seen = np.unique(np.asarray(generated))
+    scores[seen] = np.where(scores[seen] > 0, scores[seen] / penalty, scores[seen] * penalty)
+    return scores
 
 
 def _cache_order(name: str) -> tuple[int, int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpt_lsp.engine import DecodeLimits, Engine
+from gpt_lsp.engine import REPETITION_PENALTY, DecodeLimits, Engine, _penalize
 
 PROMPT = "def read_config(path):\n    with open(path) as f:\n        return "
 
@@ -25,17 +25,27 @@ def greedy_uncached(engine: Engine, ids: list[int], steps: int) -> list[int]:
 
 
 def test_cached_decode_equals_recomputing_the_whole_sequence(engine):
+    engine.repetition_penalty = 1.0  # the reference below is plain greedy
     ids = engine.encode(PROMPT)
     generation = engine.generate(ids, DecodeLimits(max_tokens=8, timeout_ms=10_000))
     assert generation.tokens > 0
     assert list(generation.ids) == greedy_uncached(engine, ids, generation.tokens)
+    engine.repetition_penalty = REPETITION_PENALTY
+
+
+def test_repetition_penalty_only_lowers_tokens_already_generated():
+    scores = np.array([2.0, -1.0, 3.0, 0.5])
+    penalized = _penalize(scores, [0, 1, 1], 1.5)
+    assert penalized.tolist() == [2.0 / 1.5, -1.5, 3.0, 0.5]
 
 
 def test_max_tokens_and_stop_rules_end_the_decode(engine):
     ids = engine.encode(PROMPT)
     capped = engine.generate(ids, DecodeLimits(max_tokens=3, timeout_ms=10_000))
     assert capped.tokens <= 3
-    stopped = engine.generate(ids, DecodeLimits(max_tokens=20, timeout_ms=10_000), stop=lambda text: 0 if text else None)
+    stopped = engine.generate(
+        ids, DecodeLimits(max_tokens=20, timeout_ms=10_000), stop=lambda text: 0 if text else None
+    )
     assert stopped.text == "" and stopped.stop_reason in ("stop_rule", "eos", "repetition")
 
 

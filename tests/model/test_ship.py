@@ -24,7 +24,11 @@ def test_shipping_a_model_without_int8_is_refused(tiny_model_dir, tmp_path):
     fp32_only.mkdir()
     for name in ("model.onnx", "tokenizer.json"):
         (fp32_only / name).write_bytes((tiny_model_dir.path / name).read_bytes())
-    config = tiny_model_dir.config.to_json().replace('"int8": "model.int8.onnx"', "").replace('"model.onnx",', '"model.onnx"')
+    config = (
+        tiny_model_dir.config.to_json()
+        .replace('"int8": "model.int8.onnx"', "")
+        .replace('"model.onnx",', '"model.onnx"')
+    )
     (fp32_only / "gpt-lsp.json").write_text(config)
     with pytest.raises(SystemExit, match="no int8 variant"):
         ship(fp32_only, tmp_path / "out")
