@@ -74,6 +74,32 @@ class GptLanguageServer(LanguageServer):
         titles = [item.title for item in items]
         return edits[titles.index(picked.title)] if picked and picked.title in titles else None
 
+    async def run_snippet_command(
+        self, kind: SnippetKind, uri: str, position: Position, version: int, options: tuple, cancelled
+    ) -> dict:
+        """Generate, let the user pick a candidate, and apply it only to the version it was made for."""
+        session = self.session
+        n, temperature = parse_options(options)
+        doc, outcome, message = await session.assist.run_snippet(
+            kind, uri, position, version, n, temperature, cancelled
+        )
+        edit = await self.choose_candidate(outcome.edits) if doc and outcome and outcome.edits else None
+        applied = False
+        if edit is not None and doc is not None and not cancelled() and session.is_current(uri, version):
+            params = lsp.ApplyWorkspaceEditParams(workspace_edit(doc, edit), label=TITLES[kind])
+            response = await self.workspace_apply_edit_async(params)
+            applied = response.applied
+            message = "applied" if applied else response.failure_reason or "the editor refused the edit"
+        elif edit is not None or (outcome and outcome.edits):
+            message = "cancelled, or the document changed meanwhile; nothing was applied"
+        if not applied:
+            self.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Info, f"gpt-lsp: {message}"))
+        return {
+            "applied": applied,
+            "message": message,
+            "candidates": [e.text for e in outcome.edits] if outcome else [],
+        }
+
     def read_settings(self, raw: Any) -> None:
         try:
             settings = parse_settings(raw)
@@ -163,33 +189,9 @@ def register_features(ls: GptLanguageServer) -> None:  # noqa: C901 - one small 
             # A cancelled executeCommand still runs to the end in pygls: watch our own request's future.
             request = ls.protocol._request_futures.get(ls.protocol.msg_id or "")
             cancelled = lambda: request is not None and request.cancelled()  # noqa: E731
-            n, temperature = parse_options(options)
-            doc, outcome, message = await session.assist.run_snippet(
-                kind, uri, Position(max(line, 0), max(character, 0)), version, n, temperature, cancelled
+            return await ls.run_snippet_command(
+                kind, uri, Position(max(line, 0), max(character, 0)), version, options, cancelled
             )
-            edit = await ls.choose_candidate(outcome.edits) if doc and outcome and outcome.edits else None
-            applied = False
-            if edit is not None and doc is not None and not cancelled() and session.is_current(uri, version):
-                response = await ls.workspace_apply_edit_async(
-                    lsp.ApplyWorkspaceEditParams(workspace_edit(doc, edit), label=TITLES[kind])
-                )
-                applied, message = (
-                    response.applied,
-                    (
-                        "applied"
-                        if response.applied
-                        else response.failure_reason or "the editor refused the edit"
-                    ),
-                )
-            elif edit is not None or (outcome and outcome.edits):
-                message = "cancelled, or the document changed meanwhile; nothing was applied"
-            if not applied:
-                ls.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Info, f"gpt-lsp: {message}"))
-            return {
-                "applied": applied,
-                "message": message,
-                "candidates": [e.text for e in outcome.edits] if outcome else [],
-            }
 
         ls.command(kind.command)(run)
 
