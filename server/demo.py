@@ -36,6 +36,7 @@ async def run_demo(model: str | None) -> int:
     client = LanguageClient("gpt-lsp-demo", "0.1")
     statuses: list = []
     client.feature("gpt-lsp/status")(lambda params: statuses.append(params))
+    client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)(lambda params: None)
     cmd = [sys.executable, "-m", "gpt_lsp", "--stdio"] + (["--model", model] if model else [])
     await client.start_io(*cmd)
     await client.initialize_async(lsp.InitializeParams(capabilities=lsp.ClientCapabilities()))
