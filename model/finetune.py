@@ -33,6 +33,7 @@ from gpt_lsp.model.train import (
     fit,
     prepare_data,
     read_trainer_state,
+    run_reporting_errors,
     say,
     setup_distributed,
 )
@@ -205,13 +206,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gpt_lsp.model.corpus import CorpusError
-
-    try:
-        return finetune(args)
-    except (TrainError, CorpusError, ValueError) as err:
-        say(f"gpt-lsp finetune: error: {err}")
-        return 2
+    return run_reporting_errors("finetune", lambda: finetune(args))
 
 
 def prepare_model(args: argparse.Namespace, base: Path, checkpoint: Path | None) -> tuple[Any, Any]:

@@ -656,12 +656,17 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    return run_reporting_errors("train", lambda: train(args))
+
+
+def run_reporting_errors(command: str, job: Callable[[], int]) -> int:
+    """Run a toolchain command; expected failures become one `gpt-lsp CMD: error: ...` line and exit 2."""
     from gpt_lsp.model.corpus import CorpusError
 
     try:
-        return train(args)
+        return job()
     except (TrainError, CorpusError, ValueError) as err:
-        say(f"gpt-lsp {args.command if hasattr(args, 'command') else 'train'}: error: {err}")
+        say(f"gpt-lsp {command}: error: {err}")
         return 2
 
 
