@@ -13,7 +13,7 @@ import importlib
 import logging
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from urllib.parse import unquote, urlparse
 
@@ -74,6 +74,17 @@ _JS_SCOPES = (
 _TS_EXTRA_SCOPES = ("interface_declaration", "enum_declaration", "abstract_class_declaration", "module")
 _TS_EXTRA_BLOCKS = ("interface_body", "enum_body")
 
+_TYPESCRIPT = _Recipe(
+    "tree_sitter_typescript",
+    "language_typescript",
+    strings=_JS_STRINGS,
+    comments=_C_LIKE_COMMENTS,
+    blocks=_JS_BLOCKS + _TS_EXTRA_BLOCKS,
+    scopes=_JS_SCOPES + _TS_EXTRA_SCOPES,
+    imports=("import_statement",),
+    code_in_string=("template_substitution",),
+)
+
 _RECIPES: dict[str, _Recipe] = {
     "python": _Recipe(
         "tree_sitter_python",
@@ -97,26 +108,8 @@ _RECIPES: dict[str, _Recipe] = {
         imports=("import_statement",),
         code_in_string=("template_substitution",),
     ),
-    "typescript": _Recipe(
-        "tree_sitter_typescript",
-        "language_typescript",
-        strings=_JS_STRINGS,
-        comments=_C_LIKE_COMMENTS,
-        blocks=_JS_BLOCKS + _TS_EXTRA_BLOCKS,
-        scopes=_JS_SCOPES + _TS_EXTRA_SCOPES,
-        imports=("import_statement",),
-        code_in_string=("template_substitution",),
-    ),
-    "tsx": _Recipe(
-        "tree_sitter_typescript",
-        "language_tsx",
-        strings=_JS_STRINGS,
-        comments=_C_LIKE_COMMENTS,
-        blocks=_JS_BLOCKS + _TS_EXTRA_BLOCKS,
-        scopes=_JS_SCOPES + _TS_EXTRA_SCOPES,
-        imports=("import_statement",),
-        code_in_string=("template_substitution",),
-    ),
+    "typescript": _TYPESCRIPT,
+    "tsx": replace(_TYPESCRIPT, loader="language_tsx"),  # same node types, JSX-aware grammar
     "go": _Recipe(
         "tree_sitter_go",
         "language",
