@@ -162,3 +162,27 @@ def get_preset(name: str, finetune: bool = False) -> TrainPreset:
     if name not in table:
         raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(table)}")
     return table[name]
+
+
+# Fields that define the network's shape; a checkpoint cannot continue with different ones.
+ARCHITECTURE_FIELDS = frozenset(
+    {"model_type", "n_layer", "n_head", "n_embd", "vocab_size", "context_length"}
+)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`["n_embd=256", "fim_rate=0"]` → typed preset overrides, for ablations from the command line."""
+    types = {f.name: f.type for f in fields(TrainPreset)}
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in types or key == "name":
+            choices = ", ".join(k for k in types if k != "name")
+            raise ValueError(f"--set {pair!r}: expected FIELD=VALUE with FIELD one of: {choices}")
+        kind = types[key]
+        try:
+            overrides[key] = raw if kind == "str" else int(raw) if kind == "int" else float(raw)
+        except ValueError:
+            raise ValueError(f"--set {pair!r}: {key} takes a{'n' if kind == 'int' else ''} {kind}") from None
+    return overrides

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from gpt_lsp.model.data import FimConfig, PackedSequences
-from gpt_lsp.model.presets import PRESETS, TrainPreset, get_preset
+from gpt_lsp.model.presets import ARCHITECTURE_FIELDS, PRESETS, TrainPreset, get_preset, parse_overrides
 
 CHECKPOINT = "checkpoint"
 TRAINER_STATE = "trainer.json"
@@ -619,7 +619,15 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="require OUT/checkpoint and continue from it (automatic when it exists)",
     )
-    parser.add_argument("--stop-after-steps", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--stop-at-step",
+        "--stop-after-steps",
+        dest="stop_after_steps",
+        type=int,
+        metavar="STEP",
+        help="stop (with a checkpoint) at this step, keeping the --max-steps schedule: short ablations "
+        "then compare like with like, and the run can be resumed to the end",
+    )
     parser.add_argument("--weights-hash-file", type=Path, help=argparse.SUPPRESS)
 
 
@@ -651,6 +659,14 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="source directories or corpus outputs",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override one preset field (repeatable), e.g. --set n_embd=256 --set fim_rate=0.9; "
+        "see model/presets.py for the fields",
+    )
     add_common_options(parser)
     parser.set_defaults(func=run)
 
@@ -670,8 +686,14 @@ def run_reporting_errors(command: str, job: Callable[[], int]) -> int:
         return 2
 
 
-def resolve_preset(preset: TrainPreset, args: argparse.Namespace) -> TrainPreset:
-    return preset.with_overrides(max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr)
+def resolve_preset(preset: TrainPreset, args: argparse.Namespace, resuming: bool = False) -> TrainPreset:
+    """The preset with --set and the dedicated flags applied; shape changes cannot resume a checkpoint."""
+    overrides = parse_overrides(getattr(args, "set", []))
+    changed = sorted(k for k in ARCHITECTURE_FIELDS & overrides.keys() if overrides[k] != getattr(preset, k))
+    if resuming and changed:
+        raise TrainError(f"--set {', '.join(changed)}: the checkpoint has another shape; use a new --out")
+    overrides.update(max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr)
+    return preset.with_overrides(**overrides)
 
 
 def train(args: argparse.Namespace) -> int:
@@ -688,7 +710,7 @@ def train(args: argparse.Namespace) -> int:
             raise TrainError(
                 f"{checkpoint} was trained with --preset {saved['preset']['name']}; use it, or a new --out"
             )
-        preset = resolve_preset(TrainPreset(**saved["preset"]), args)
+        preset = resolve_preset(TrainPreset(**saved["preset"]), args, resuming=True)
     dist = setup_distributed()
     out.mkdir(parents=True, exist_ok=True)
     train_texts, valid_texts = load_corpus(

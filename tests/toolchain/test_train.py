@@ -94,9 +94,11 @@ def test_resume_continues_with_identical_data(
     out.mkdir()
     shutil.copy(trained / "tokenizer.json", out / "tokenizer.json")  # skip retraining; same bytes
     common = ["train", "--preset", "tiny", "--data", source_dir, "--out", out, "--no-export"]
-    assert cli(*common, "--stop-after-steps", "10") == INTERRUPTED
+    assert cli(*common, "--stop-at-step", "10") == INTERRUPTED
     assert json.loads((out / "checkpoint" / "trainer.json").read_text())["step"] == 10
     assert "Rerun the same command to resume" in capsys.readouterr().err
+    assert cli(*common, "--set", "n_embd=64") == 2  # a checkpoint cannot change shape
+    assert "the checkpoint has another shape" in capsys.readouterr().err
     assert (
         cli("train", "--data", source_dir, "--out", out, "--no-export", "--resume") == 0
     )  # preset from checkpoint
@@ -108,6 +110,23 @@ def test_resume_continues_with_identical_data(
         assert torch.equal(resumed[name], straight[name]), name
     metrics = json.loads((out / "metrics.json").read_text())["evals"]
     assert [e["step"] for e in metrics] == [10, 20]
+
+
+def test_set_overrides_preset_fields(source_dir: Path, trained: Path, tmp_path: Path, capsys) -> None:
+    """`--set` reaches the model and trainer.json (how the model card's ablations were run)."""
+    out = tmp_path / "wide"
+    out.mkdir()
+    shutil.copy(trained / "tokenizer.json", out / "tokenizer.json")
+    args = ["train", "--preset", "tiny", "--data", source_dir, "--out", out, "--no-export"]
+    assert cli(*args, "--set", "n_embd=48", "--set", "fim_rate=0", "--stop-at-step", "2") == INTERRUPTED
+    assert json.loads((out / "checkpoint" / "config.json").read_text())["n_embd"] == 48
+    preset = json.loads((out / "checkpoint" / "trainer.json").read_text())["preset"]
+    assert preset["n_embd"] == 48 and preset["fim_rate"] == 0.0 and preset["max_steps"] == 20
+    capsys.readouterr()
+    assert cli(*args, "--set", "n_embd=wide") == 2
+    assert "n_embd takes an int" in capsys.readouterr().err
+    assert cli(*args, "--set", "colour=blue") == 2
+    assert "expected FIELD=VALUE" in capsys.readouterr().err
 
 
 def test_bad_input_gets_clear_errors(source_dir: Path, tmp_path: Path, capsys) -> None:
