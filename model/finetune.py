@@ -21,18 +21,15 @@ import math
 from pathlib import Path
 from typing import Any
 
+from gpt_lsp.model.checkpoint import TOKENIZER, TrainError, find_checkpoint, read_trainer_state
 from gpt_lsp.model.presets import FINETUNE_PRESETS, get_preset
 from gpt_lsp.model.train import (
-    TOKENIZER,
-    TrainError,
     TrainJob,
     add_common_options,
     fim_config,
-    find_checkpoint,
     finish,
     fit,
     prepare_data,
-    read_trainer_state,
     run_reporting_errors,
     say,
     setup_distributed,

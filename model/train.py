@@ -4,14 +4,7 @@ corpus -> tokenizer (trained once per output directory) -> packed sequences with
 -> transformers GPT-2 or Llama from a preset (`presets.py`) -> AdamW, linear warm-up, cosine decay,
 gradient clipping -> OUT/checkpoint every `checkpoint_every` steps -> export to OUT/model.
 
-Checkpoint layout (OUT/checkpoint, written to a temporary directory and renamed, so a crash or a
-full disk never leaves a half-written checkpoint behind):
-
-    config.json, model.safetensors   transformers save_pretrained (no pickle)
-    tokenizer.json                   the tokenizer the model was trained with
-    optimizer.safetensors            AdamW moments, flattened to `state.{param}.{name}`
-    trainer.json                     step, tokens seen, best val loss, preset, tokenizer sha256
-
+Checkpoints (`checkpoint.py`) are written atomically and resume exactly.
 Data order and FIM choices are functions of (seed, step), so a resumed run continues exactly
 where the interrupted one stopped. Under `torchrun` every rank trains on its own slice of each
 global batch; rank 0 alone writes files. `fit` is also the loop `finetune.py` uses.
@@ -21,12 +14,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
-import hashlib
 import json
 import math
 import os
-import shutil
 import signal
 import sys
 import time
@@ -35,21 +25,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpt_lsp.model.checkpoint import (
+    CHECKPOINT,
+    TOKENIZER,
+    TrainError,
+    file_sha256,
+    find_checkpoint,
+    load_optimizer,
+    read_trainer_state,
+    save_checkpoint,
+    weights_sha256,
+)
 from gpt_lsp.model.data import FimConfig, PackedSequences
 from gpt_lsp.model.presets import ARCHITECTURE_FIELDS, PRESETS, TrainPreset, get_preset, parse_overrides
 
-CHECKPOINT = "checkpoint"
-TRAINER_STATE = "trainer.json"
-OPTIMIZER_STATE = "optimizer.safetensors"
-TOKENIZER = "tokenizer.json"
 # Below this size a CPU step is dominated by per-op overhead, and on a busy machine a second
 # thread makes the tiny preset ~10x slower (measured: 14 ms vs 190 ms per step).
 SMALL_MODEL_PARAMS = 500_000
 INTERRUPTED = 130  # exit status after a checkpointed Ctrl-C / SIGTERM (shell convention for SIGINT)
-
-
-class TrainError(Exception):
-    """Training cannot start or continue; the message says what to do."""
 
 
 def say(message: str) -> None:
@@ -124,79 +117,6 @@ class TrainJob:
     stop_after_steps: int | None = None  # tests: behave as if interrupted after this many steps
     meta: dict[str, Any] = field(default_factory=dict)  # extra trainer.json keys (kind, base model)
     save_model: Callable[[Any, Path], None] | None = None  # writes config.json + model.safetensors
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def find_checkpoint(out: Path) -> Path | None:
-    """OUT/checkpoint, or the previous one when a crash fell between the two renames of a save."""
-    for name in (CHECKPOINT, f".{CHECKPOINT}.old"):
-        if (out / name / TRAINER_STATE).is_file():
-            return out / name
-    return None
-
-
-def read_trainer_state(checkpoint: Path) -> dict[str, Any]:
-    try:
-        return json.loads((checkpoint / TRAINER_STATE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise TrainError(
-            f"{checkpoint}: unreadable {TRAINER_STATE} ({err}); start again in a new --out"
-        ) from err
-
-
-def _optimizer_tensors(optimizer: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    import torch
-
-    state = optimizer.state_dict()
-    flat = {
-        f"state.{index}.{name}": (value if torch.is_tensor(value) else torch.tensor(value)).contiguous().cpu()
-        for index, entries in state["state"].items()
-        for name, value in entries.items()
-    }
-    return flat, state["param_groups"]
-
-
-def load_optimizer(optimizer: Any, checkpoint: Path, state: dict[str, Any]) -> None:
-    from safetensors.torch import load_file
-
-    entries: dict[int, dict[str, Any]] = {}
-    for key, tensor in load_file(str(checkpoint / OPTIMIZER_STATE)).items():
-        _, index, name = key.split(".", 2)
-        entries.setdefault(int(index), {})[name] = tensor
-    optimizer.load_state_dict({"state": entries, "param_groups": state["param_groups"]})
-
-
-def save_checkpoint(job: TrainJob, model: Any, optimizer: Any, state: dict[str, Any]) -> Path:
-    """Write OUT/checkpoint atomically: into a temporary directory first, then two renames."""
-    from safetensors.torch import save_file
-
-    final, tmp, old = job.out / CHECKPOINT, job.out / f".{CHECKPOINT}.tmp", job.out / f".{CHECKPOINT}.old"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir(parents=True)
-        (job.save_model or (lambda m, d: m.save_pretrained(d)))(model, tmp)
-        job.tokenizer.save(str(tmp / TOKENIZER))
-        flat, param_groups = _optimizer_tensors(optimizer)
-        save_file(flat, str(tmp / OPTIMIZER_STATE))
-        full_state = {**state, "param_groups": param_groups}
-        (tmp / TRAINER_STATE).write_text(json.dumps(full_state, indent=2) + "\n", encoding="utf-8")
-    except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        kept = f"the previous checkpoint in {final} is intact" if final.exists() else "no checkpoint was kept"
-        if err.errno == errno.ENOSPC:
-            raise TrainError(
-                f"disk full while writing a checkpoint in {job.out}; {kept}. Free space, then rerun the same command to resume."
-            ) from err
-        raise TrainError(f"could not write a checkpoint in {job.out}: {err}; {kept}") from err
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 def lr_at(step: int, preset: TrainPreset, max_steps: int) -> float:
@@ -385,7 +305,9 @@ class _Loop:
                 "preset": preset.to_dict(),
                 **self.job.meta,
             }
-            save_checkpoint(self.job, self.model, self.optimizer, trainer)
+            save_checkpoint(
+                self.job.out, self.model, self.job.tokenizer, self.optimizer, trainer, self.job.save_model
+            )
             try:
                 write_metrics(self.job.out, self.evals, preset)
             except OSError as err:  # the checkpoint is what matters; metrics are rewritten next time
@@ -546,15 +468,6 @@ def load_or_train_tokenizer(out: Path, train_texts: list[str], preset: TrainPres
         train_tokenizer(train_texts, preset.vocab_size, path)
     dist.barrier()
     return Tokenizer.from_file(str(path))
-
-
-def weights_sha256(model: Any) -> str:
-    """A hash of every parameter and buffer: equal hashes mean bitwise equal weights."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def finish(
