@@ -293,8 +293,5 @@ def finetune(args: argparse.Namespace) -> int:
     status = finish(
         job, merged_copy(model) if args.lora else model, result, not args.no_export, args.weights_hash_file
     )
-    if dist.world_size > 1:
-        import torch.distributed
-
-        torch.distributed.destroy_process_group()
+    dist.close()
     return status

@@ -77,6 +77,13 @@ class Distributed:
         torch.distributed.all_reduce(tensor)
         return tensor.tolist()
 
+    def close(self) -> None:
+        """Leave the torchrun process group at the end of a job (nothing to do for one process)."""
+        if self.world_size > 1:
+            import torch.distributed
+
+            torch.distributed.destroy_process_group()
+
 
 def setup_distributed() -> Distributed:
     """Join the torchrun process group when launched by it (gloo on CPU, NCCL on GPU)."""
@@ -669,8 +676,5 @@ def train(args: argparse.Namespace) -> int:
     )
     result = fit(model, job, resume=checkpoint)
     status = finish(job, model, result, export=not args.no_export, weights_hash_file=args.weights_hash_file)
-    if dist.world_size > 1:
-        import torch.distributed
-
-        torch.distributed.destroy_process_group()
+    dist.close()
     return status
