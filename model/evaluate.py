@@ -159,7 +159,7 @@ def evaluate_model(model_dir: Path, files: list[str], args: argparse.Namespace) 
         engine.repetition_penalty = args.repetition_penalty
     engine.warm_up()
     generation = GenerationSettings(max_tokens_line=args.max_tokens, timeout_ms=args.timeout_ms)
-    pipeline = Pipeline(engine, generation, token_healing=not args.no_healing)
+    pipeline = Pipeline(engine, generation, token_healing=not args.no_healing, prompt=args.prompt)
     ablated = [
         name
         for name, off in (("no healing", args.no_healing), ("no repetition guard", args.no_repetition_guard))
@@ -167,6 +167,8 @@ def evaluate_model(model_dir: Path, files: list[str], args: argparse.Namespace) 
     ]
     if args.repetition_penalty is not None:
         ablated.append(f"repetition penalty {args.repetition_penalty}")
+    if args.prompt is not None:
+        ablated.append(f"{args.prompt} prompts")
     report: dict[str, Any] = {
         "model": str(model_dir),
         "variant": engine.onnx_path.name + "".join(f", {a}" for a in ablated),
@@ -252,6 +254,12 @@ def register(subparsers: Any) -> None:
         "--no-repetition-guard", action="store_true", help="ablation: decode without the repetition guard"
     )
     p.add_argument("--repetition-penalty", type=float, help="decode with this repetition penalty (1 = none)")
+    p.add_argument(
+        "--prompt",
+        choices=["fim", "prefix"],
+        help="prompt completions with code after the cursor (fim) or without (prefix) instead of the "
+        "model directory's completion_prompt; measure both to choose it",
+    )
     p.set_defaults(func=run)
 
 

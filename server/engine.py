@@ -104,6 +104,7 @@ class Engine:
         fim = self.config.fim
         self.fim = FimIds(*(self._token_id(t) for t in (fim.prefix, fim.suffix, fim.middle))) if fim else None
         self.context_length = self.config.context_length
+        self.completion_prompt = self.config.completion_prompt  # "fim" or "prefix"
         self._vocab_text: list[str] | None = None
         # Both switches are off only to measure what they buy (gpt-lsp eval --no-repetition-guard,
         # --repetition-penalty): the guard cuts a loop after the fact; the CTRL-style penalty

@@ -17,6 +17,7 @@ CONFIG_NAME = "gpt-lsp.json"
 TOKENIZER_NAME = "tokenizer.json"
 FORMAT_VERSION = 1
 VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+COMPLETION_PROMPTS = ("fim", "prefix")  # see ModelConfig.completion_prompt
 
 
 class ModelDirError(Exception):
@@ -45,6 +46,10 @@ class ModelConfig:
     variants: dict[str, str] = field(default_factory=lambda: {"fp32": VARIANT_FILES["fp32"]})
     format_version: int = FORMAT_VERSION
     description: str = ""
+    # How inline completions are prompted: "fim" (code before and after the cursor) or "prefix"
+    # (code before it only). A model trained with FIM may still infill worse than it continues;
+    # `gpt-lsp eval --prompt fim|prefix` measures both, and the better one is written here.
+    completion_prompt: str = "fim"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -117,6 +122,11 @@ def load_model_dir(path: str | Path) -> ModelDir:
         )
     if not config.variants:
         raise ModelDirError(f"{config_path}: lists no ONNX variants")
+    if config.completion_prompt not in COMPLETION_PROMPTS:
+        raise ModelDirError(
+            f"{config_path}: completion_prompt must be one of {', '.join(COMPLETION_PROMPTS)}, "
+            f"not {config.completion_prompt!r}"
+        )
     _check_file(root / TOKENIZER_NAME, "tokenizer (tokenizer.json)")
     for name in config.variants.values():
         if Path(name).name != name or not name.endswith(".onnx"):

@@ -72,12 +72,21 @@ def _min_indent(ctx: CompletionContext) -> int:
 class Pipeline:
     """Holds what outlives one request: the engine, the decode cache and the shown suggestions."""
 
-    def __init__(self, engine: Engine, generation: GenerationSettings, token_healing: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        generation: GenerationSettings,
+        token_healing: bool = True,
+        prompt: str | None = None,
+    ) -> None:
         self.engine = engine
         self.generation = generation
         self.token_healing = (
             token_healing  # off only to measure what healing buys (gpt-lsp eval --no-healing)
         )
+        # "fim" or "prefix"; the model directory's choice unless an evaluation overrides it.
+        prompt = prompt or engine.completion_prompt
+        self.fim = engine.fim if prompt == "fim" else None
         self.cache = GenerationCache()
         self.typing = TypingThrough()
         self._parsers: dict[int, tree_sitter.Parser] = {}
@@ -107,9 +116,7 @@ class Pipeline:
         # Secrets in the surrounding code never reach the model (RELIABILITY.md #21).
         prefix, suffix, extra = (redact_secrets(part)[0] for part in (ctx.prefix, ctx.suffix, ctx.extra))
         budget = self.engine.context_length - limits.max_tokens
-        prompt = build_fim_prompt(
-            self.engine, self.engine.fim, prefix, suffix, budget, extra, self.token_healing
-        )
+        prompt = build_fim_prompt(self.engine, self.fim, prefix, suffix, budget, extra, self.token_healing)
         lap("prompt")
         stop = line_stop if ctx.kind is CompletionKind.LINE else block_stop(_min_indent(ctx))
         key = (tuple(prompt.ids), ctx.kind, limits.max_tokens, limits.temperature, prompt.healed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from gpt_lsp.model.export import (
     export_checkpoint,
     register,
 )
-from gpt_lsp.model_dir import ModelDir, load_model_dir
+from gpt_lsp.model_dir import ModelDir, ModelDirError, load_model_dir
 
 PROMPT = 'def greet(name):\n    """Say hello."""\n    return "hello, " + '
 # Code the tokenizer was not trained on, each window under the 128-token context.
@@ -230,8 +231,20 @@ def test_model_dir_records_prompt_format(tiny_model_dir):
     assert config.eos_token == "<|endoftext|>"
     assert config.fim is not None and config.fim.prefix == "<fim_prefix>"
     assert config.variants == {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+    assert config.completion_prompt == "fim"
     assert tiny_model_dir.onnx_path() == tiny_model_dir.path / "model.int8.onnx"
     assert tiny_model_dir.tokenizer_path.is_file()
+
+
+def test_bad_completion_prompt_is_a_clear_error(tiny_model_dir, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model_dir.path, copy)
+    config = json.loads((copy / "gpt-lsp.json").read_text())
+    (copy / "gpt-lsp.json").write_text(json.dumps({**config, "completion_prompt": "suffix"}))
+    with pytest.raises(ModelDirError, match="completion_prompt must be one of fim, prefix, not 'suffix'"):
+        load_model_dir(copy)
+    (copy / "gpt-lsp.json").write_text(json.dumps({**config, "completion_prompt": "prefix"}))
+    assert load_model_dir(copy).config.completion_prompt == "prefix"
 
 
 def test_unsupported_model_type_is_a_clear_error(tmp_path):

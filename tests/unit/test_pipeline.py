@@ -17,6 +17,7 @@ class ScriptedEngine:
 
     fim = FimIds(-1, -2, -3)
     context_length = 256
+    completion_prompt = "fim"
 
     def __init__(self, *answers: str) -> None:
         self.answers = list(answers)
@@ -50,6 +51,26 @@ def test_line_completion_is_cut_at_the_line_end_and_placed_at_the_cursor():
     assert s.text == "3.14 * r * r"
     assert s.start == s.end == doc.text.index("return ") + len("return ")
     assert s.kind is CompletionKind.LINE and outcome.timings.keys() >= {"context", "prompt", "decode"}
+
+
+def test_prefix_prompts_leave_out_the_code_after_the_cursor():
+    """completion_prompt "prefix" (a model that continues better than it infills): no FIM sentinels,
+    no suffix; "fim" sends both. The suffix is still used to de-duplicate the answer."""
+    doc = make_doc("def area(r):\n    return \n\nprint(area(2))\n")
+    fim_engine, prefix_engine = ScriptedEngine("3.14 * r * r"), ScriptedEngine("3.14 * r * r")
+    prefix_engine.completion_prompt = "prefix"
+    for engine in (fim_engine, prefix_engine):
+        [s] = Pipeline(engine, GenerationSettings()).complete(doc, Position(1, 11)).suggestions
+        assert s.text == "3.14 * r * r"
+    fim_ids, prefix_ids = fim_engine.calls[0][0], prefix_engine.calls[0][0]
+    assert fim_ids[0] == -1 and -2 in fim_ids and fim_ids[-1] == -3
+    assert "print(area(2))" in fim_engine.decode(fim_ids)
+    assert min(prefix_ids) >= 0 and "print" not in prefix_engine.decode(prefix_ids)
+    assert prefix_engine.decode(prefix_ids).endswith("return ")
+    # An evaluation can override the model directory's choice.
+    overridden = ScriptedEngine("x")
+    Pipeline(overridden, GenerationSettings(), prompt="prefix").complete(doc, Position(1, 11))
+    assert min(overridden.calls[0][0]) >= 0
 
 
 def test_gate_says_why_and_never_calls_the_model():
