@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import tree_sitter
@@ -117,6 +117,8 @@ class Pipeline:
         prefix, suffix, extra = (redact_secrets(part)[0] for part in (ctx.prefix, ctx.suffix, ctx.extra))
         budget = self.engine.context_length - limits.max_tokens
         prompt = build_fim_prompt(self.engine, self.fim, prefix, suffix, budget, extra, self.token_healing)
+        if not prompt.ids:  # a prefix-only prompt at the very start of a file: begin a new document
+            prompt = replace(prompt, ids=[self.engine.eos_id])
         lap("prompt")
         stop = line_stop if ctx.kind is CompletionKind.LINE else block_stop(_min_indent(ctx))
         key = (tuple(prompt.ids), ctx.kind, limits.max_tokens, limits.temperature, prompt.healed)

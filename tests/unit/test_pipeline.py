@@ -18,6 +18,7 @@ class ScriptedEngine:
     fim = FimIds(-1, -2, -3)
     context_length = 256
     completion_prompt = "fim"
+    eos_id = 0
 
     def __init__(self, *answers: str) -> None:
         self.answers = list(answers)
@@ -67,6 +68,10 @@ def test_prefix_prompts_leave_out_the_code_after_the_cursor():
     assert "print(area(2))" in fim_engine.decode(fim_ids)
     assert min(prefix_ids) >= 0 and "print" not in prefix_engine.decode(prefix_ids)
     assert prefix_engine.decode(prefix_ids).endswith("return ")
+    # At the very start of a file there is no prefix at all: the prompt is a document boundary.
+    empty = make_doc("")
+    Pipeline(prefix_engine, GenerationSettings()).complete(empty, Position(0, 0))
+    assert prefix_engine.calls[-1][0] == [0]
     # An evaluation can override the model directory's choice.
     overridden = ScriptedEngine("x")
     Pipeline(overridden, GenerationSettings(), prompt="prefix").complete(doc, Position(1, 11))
