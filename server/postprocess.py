@@ -97,7 +97,10 @@ def count_errors(node: tree_sitter.Node) -> int:
     if not node.has_error:
         return 0
     count = 1 if (node.is_error or node.is_missing) else 0
-    return count + sum(count_errors(child) for child in node.children)
+    inside = sum(count_errors(child) for child in node.children)
+    # A MISSING hidden token (e.g. the `_newline` closing a Python statement) is not among
+    # `children`; the node still reports the error, so count it here.
+    return count + inside if count or inside else 1
 
 
 def adds_parse_errors(

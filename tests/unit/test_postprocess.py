@@ -69,3 +69,16 @@ def test_incremental_check_agrees_with_a_fresh_parse():
         assert adds_parse_errors(parser, tree, source, text, Edit(insertion, offset, offset)) == (
             count_errors(fresh.root_node) > count_errors(tree.root_node)
         ), insertion
+
+
+def test_an_error_hidden_in_a_missing_newline_is_counted():
+    """tree-sitter reports `(MISSING _newline)` for `7 t` but lists no such child: the node's own
+    has_error must still count (found when a sampled block completion slipped through)."""
+    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_python.language()))
+    source = "def total(items):\n    return items\n\n\nclass Box:\n    pass\n"
+    at = source.index("return items") + len("return items")
+    broken = source[:at] + "\n                7 t" + source[at:]
+    assert count_errors(parser.parse(broken.encode()).root_node) >= 1
+    tree = parser.parse(source.encode())
+    assert adds_parse_errors(parser, tree, source.encode(), source, Edit("\n                7 t", at, at))
+    assert not adds_parse_errors(parser, tree, source.encode(), source, Edit("\n    # done", at, at))
