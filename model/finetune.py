@@ -293,5 +293,21 @@ def finetune(args: argparse.Namespace) -> int:
     status = finish(
         job, merged_copy(model) if args.lora else model, result, not args.no_export, args.weights_hash_file
     )
+    if status == 0 and dist.is_main and not args.no_export:
+        inherit_completion_prompt(base, out / "model")
     dist.close()
     return status
+
+
+def inherit_completion_prompt(base_checkpoint: Path, model_dir: Path) -> None:
+    """Prompt the fine-tuned model the way its base was measured to work best (`completion_prompt`
+    in the base's gpt-lsp.json: the shipped model's, or a `train --out` directory's model/)."""
+    for config in (base_checkpoint.parent / "gpt-lsp.json", base_checkpoint.parent / "model" / "gpt-lsp.json"):
+        if config.is_file():
+            prompt = json.loads(config.read_text(encoding="utf-8")).get("completion_prompt", "fim")
+            target = model_dir / "gpt-lsp.json"
+            if prompt != "fim" and target.is_file():
+                settings = json.loads(target.read_text(encoding="utf-8"))
+                target.write_text(json.dumps({**settings, "completion_prompt": prompt}, indent=2) + "\n")
+                say(f"completion_prompt {prompt!r}, as the base model's {config}")
+            return
