@@ -114,7 +114,9 @@ class Pipeline:
 
         limits = self._limits(ctx)
         # Secrets in the surrounding code never reach the model (RELIABILITY.md #21).
-        prefix, suffix, extra = (redact_secrets(part)[0] for part in (ctx.prefix, ctx.suffix, ctx.extra))
+        # A prefix-only prompt never sends the suffix, so it is not redacted on every keystroke.
+        sent = (ctx.prefix, ctx.suffix if self.fim else "", ctx.extra)
+        prefix, suffix, extra = (redact_secrets(part)[0] for part in sent)
         budget = self.engine.context_length - limits.max_tokens
         prompt = build_fim_prompt(self.engine, self.fim, prefix, suffix, budget, extra, self.token_healing)
         if not prompt.ids:  # a prefix-only prompt at the very start of a file: begin a new document
