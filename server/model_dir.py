@@ -10,6 +10,7 @@ Loading validates everything up front so a broken directory fails with one clear
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -141,3 +142,11 @@ def default_model_path() -> Path:
     from importlib.resources import files
 
     return Path(str(files("gpt_lsp.model") / "default"))
+
+
+def user_cache_dir() -> Path:
+    """Where built models and dequantized checkpoints are cached: $GPT_LSP_CACHE, else the XDG cache."""
+    configured = os.environ.get("GPT_LSP_CACHE")
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpt-lsp"

