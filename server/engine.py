@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from .model_dir import ModelDir, ModelDirError
+from .model_dir import CONFIG_NAME, ModelDir, ModelDirError
 from .prompt import FimIds
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,29 @@ log = logging.getLogger(__name__)
 REPETITION_PENALTY = 1.5
 # A stop rule looks at the text generated so far and returns where to cut it, or None to go on.
 StopRule = Callable[[str], "int | None"]
+
+
+class DecodeError(RuntimeError):
+    """The ONNX graph failed to run; the message is ONNX Runtime's reason without its preamble."""
+
+
+def _runtime_reason(err: Exception) -> str:
+    """ "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Non-zero status code returned while running
+    Gather node. Name:'/wpe/Gather' Status Message: indices element out of data bounds, ..." ->
+    "Gather node /wpe/Gather: indices element out of data bounds, ..."."""
+    text = str(err).strip()
+    node = re.search(r"running (\S+) node\. Name:'([^']*)' Status Message: (.*)", text, re.S)
+    if node:
+        text = f"{node[1]} node {node[2]}: {node[3]}"
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    return " ".join(text.split())[:400] or type(err).__name__
+
+
+def _quiet_run() -> ort.RunOptions:
+    """Probes that are expected to fail keep ONNX Runtime's own error lines off stderr."""
+    options = ort.RunOptions()
+    options.log_severity_level = 4
+    return options
 
 
 @dataclass(frozen=True)
@@ -111,6 +135,7 @@ class Engine:
         # (Keskar et al. 2019) on tokens this completion already produced keeps small models out of it.
         self.repetition_guard = True
         self.repetition_penalty = REPETITION_PENALTY
+        self.consecutive_failures = 0  # forward passes that raised since the last one that ran
 
     def _token_id(self, token: str) -> int:
         token_id = self.tokenizer.token_to_id(token)
@@ -160,8 +185,13 @@ class Engine:
     def empty_cache(self) -> list[np.ndarray]:
         return [np.zeros(self.cache_shape, dtype=np.float32) for _ in self.past_names]
 
-    def forward(self, ids: Sequence[int], past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Run `ids` after the cached `past`; returns logits (sequence, vocab) and the new cache."""
+    def forward(
+        self, ids: Sequence[int], past: list[np.ndarray], quiet: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Run `ids` after the cached `past`; returns logits (sequence, vocab) and the new cache.
+
+        Raises DecodeError when the graph fails (a shape or index it does not accept), so callers
+        can tell a broken model from a bug in their own code."""
         past_len = past[0].shape[2]
         n = len(ids)
         feeds = {
@@ -170,7 +200,12 @@ class Engine:
             "position_ids": np.arange(past_len, past_len + n, dtype=np.int64)[None, :],
         }
         feeds.update(zip(self.past_names, past, strict=True))
-        outputs = self.session.run(self.output_names, feeds)
+        try:
+            outputs = self.session.run(self.output_names, feeds, _quiet_run() if quiet else None)
+        except Exception as err:  # onnxruntime's errors (InvalidArgument, Fail, ...) share no base class
+            self.consecutive_failures += 1
+            raise DecodeError(_runtime_reason(err)) from err
+        self.consecutive_failures = 0
         return outputs[self.logits_index][0], [outputs[i] for i in self.present_index]
 
     def warm_up(self) -> float:
@@ -179,6 +214,41 @@ class Engine:
         logits, past = self.forward(self.encode("def main():\n"), self.empty_cache())
         self.forward([int(logits[-1].argmax())], past)
         return (time.perf_counter() - start) * 1000
+
+    def check_context_length(self) -> None:
+        """Fail at load, not mid-keystroke, when gpt-lsp.json promises more positions than the graph runs.
+
+        A decode reaches position context_length - 1 only on a long prompt. How a graph bounds
+        positions depends on its family (a learned table, a rotary cache, a causal-mask buffer),
+        so rather than read one family's initializer this decodes one token at that position after
+        a zero cache: the same step a real decode ends with, at the cost of one token. On failure a
+        bisection finds how many positions the graph does run, for the message.
+        """
+        wanted = self.context_length
+        failure = self._fails_at(wanted)
+        if failure is None:
+            return
+        runs, fails = 0, wanted  # the graph runs `runs` positions (0: trivially) and not `fails`
+        while fails - runs > 1:
+            middle = (runs + fails) // 2
+            runs, fails = (middle, fails) if self._fails_at(middle) is None else (runs, middle)
+        if runs == 0:
+            raise ModelDirError(f"{self.onnx_path}: the graph cannot decode a single token: {failure}")
+        raise ModelDirError(
+            f"{self.model_dir.path / CONFIG_NAME}: context_length {wanted} is more than the model runs "
+            f"({runs} positions; {failure}); set context_length to {runs} or less"
+        )
+
+    def _fails_at(self, positions: int) -> DecodeError | None:
+        """Decode one token at position `positions - 1`; the error, or None when it runs."""
+        shape = (1, self.cache_shape[1], positions - 1, self.cache_shape[3])
+        try:
+            self.forward(
+                [self.eos_id], [np.zeros(shape, dtype=np.float32) for _ in self.past_names], quiet=True
+            )
+        except DecodeError as err:
+            return err
+        return None
 
     def generate(
         self,

@@ -144,6 +144,11 @@ def load_model_dir(path: str | Path) -> ModelDir:
         raise ModelDirError(
             f"{config_path}: format {config.format_version} is newer than this gpt-lsp understands"
         )
+    length = config.context_length
+    if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+        raise ModelDirError(
+            f"{config_path}: context_length must be a positive number of tokens, not {length!r}"
+        )
     if not config.variants:
         raise ModelDirError(f"{config_path}: lists no ONNX variants")
     if config.completion_prompt not in COMPLETION_PROMPTS:
@@ -158,6 +163,18 @@ def load_model_dir(path: str | Path) -> ModelDir:
         _check_file(root / name, "ONNX model")
         _check_onnx_external_data(root / name)
     return ModelDir(root, config)
+
+
+def model_fingerprint(path: Path) -> tuple:
+    """Name, size and modification time of each file in the directory: one listing, cheap enough
+    to tell on the next request whether a model that failed has been replaced or fixed."""
+    try:
+        with os.scandir(path) as entries:
+            return tuple(
+                sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries if e.is_file())
+            )
+    except OSError:
+        return ()
 
 
 def default_model_path() -> Path:
