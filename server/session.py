@@ -135,11 +135,11 @@ class Session:
         """No AI features until the model or its settings change; the user hears it once, in any editor."""
         self.pipeline, self.model_error, self._model_state = None, why, "error"
         log.error("AI features off: %s", why)
-        self.set_status("error", self.unavailable)
         self.tell_user(
             f"gpt-lsp: AI features are off: {why}. They come back when the model or its settings change.",
             True,
         )
+        self.set_status("error", self.unavailable)
 
     def _decode_failed(self, pipeline: Pipeline | None, err: DecodeError) -> None:
         if pipeline is None or pipeline is not self.pipeline:

@@ -195,3 +195,50 @@ async def test_missing_model_directory_is_one_popup_and_one_stderr_line(tmp_path
         "(gpt-lsp.json, tokenizer.json, model.onnx); serving without AI features"
     ]
     assert proc.stdout == b""
+
+
+def move_weights_out(model: Path, case: str) -> None:
+    """Store the graph's weights as external data: beside it ("inside"), or reached through `..`,
+    an absolute path or a symlink that leads out of the model directory."""
+    onnx = pytest.importorskip("onnx")
+    path = model / "model.int8.onnx"
+    graph_model = onnx.load(path)
+    onnx.save(graph_model, path, save_as_external_data=True, location="weights.data", size_threshold=0)
+    if case == "inside":
+        return
+    outside = model.parent / "outside"
+    outside.mkdir()
+    (model / "weights.data").rename(outside / "weights.data")
+    location = {"dotdot": "../outside/weights.data", "absolute": str(outside / "weights.data")}.get(case)
+    if location is None:  # symlink: a plain name, but the file it names lies elsewhere
+        (model / "weights.data").symlink_to(outside / "weights.data")
+        return
+    graph_model = onnx.load(path, load_external_data=False)
+    for tensor in graph_model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = location
+    onnx.save(graph_model, path)
+
+
+@pytest.mark.parametrize("case", ["dotdot", "absolute", "symlink"])
+async def test_external_data_outside_the_model_directory_is_refused(tmp_path, stop_after, case):
+    model = copy_model(tmp_path / "model")
+    move_weights_out(model, case)
+    c = await start_client(model)
+    stop_after(c)
+    status = await c.status_log.wait_for(lambda s: s["state"] == "error")
+    expected = "outside the model directory" if case == "symlink" else "must be a relative path inside"
+    assert expected in status["reason"]
+    assert len(popups(c)) == 1 and expected in popups(c)[0]
+
+
+async def test_external_data_inside_the_model_directory_serves(tmp_path, stop_after):
+    model = copy_model(tmp_path / "model")
+    move_weights_out(model, "inside")
+    c = await start_client(model)
+    stop_after(c)
+    await c.status_log.wait_for(lambda s: s["state"] == "ready")
+    open_doc(c, URI, SOURCE)
+    result = await c.text_document_completion_async(completion_params())
+    assert result.items and popups(c) == []
