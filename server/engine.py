@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 # Measured (model/MODEL.md): repetitive line completions 91/200 -> 0/200 at equal edit similarity.
 REPETITION_PENALTY = 1.5
+# The load-time context check decodes after a zero cache of the full context when that cache is at
+# most this large; ONNX Runtime's arena keeps what a run allocated, so a 32k-token context would
+# otherwise hold gigabytes from startup on.
+FULL_CONTEXT_PROBE_BYTES = 64 * 1024 * 1024
 # A stop rule looks at the text generated so far and returns where to cut it, or None to go on.
 StopRule = Callable[[str], "int | None"]
 
@@ -35,9 +39,9 @@ class DecodeError(RuntimeError):
 
 
 def _runtime_reason(err: Exception) -> str:
-    """ "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Non-zero status code returned while running
-    Gather node. Name:'/wpe/Gather' Status Message: indices element out of data bounds, ..." ->
-    "Gather node /wpe/Gather: indices element out of data bounds, ..."."""
+    """ONNX Runtime's reason without its preamble: "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT :
+    Non-zero status code returned while running Gather node. Name:'/wpe/Gather' Status Message:
+    indices element out of data bounds, ..." becomes "Gather node /wpe/Gather: indices element ..."."""
     text = str(err).strip()
     node = re.search(r"running (\S+) node\. Name:'([^']*)' Status Message: (.*)", text, re.S)
     if node:
@@ -200,13 +204,17 @@ class Engine:
             "position_ids": np.arange(past_len, past_len + n, dtype=np.int64)[None, :],
         }
         feeds.update(zip(self.past_names, past, strict=True))
+        outputs = self._run(feeds, quiet)
+        return outputs[self.logits_index][0], [outputs[i] for i in self.present_index]
+
+    def _run(self, feeds: dict[str, np.ndarray], quiet: bool = False) -> list[np.ndarray]:
         try:
             outputs = self.session.run(self.output_names, feeds, _quiet_run() if quiet else None)
         except Exception as err:  # onnxruntime's errors (InvalidArgument, Fail, ...) share no base class
             self.consecutive_failures += 1
             raise DecodeError(_runtime_reason(err)) from err
         self.consecutive_failures = 0
-        return outputs[self.logits_index][0], [outputs[i] for i in self.present_index]
+        return outputs
 
     def warm_up(self) -> float:
         """One short decode so the first real request does not pay for lazy initialisation."""
@@ -219,10 +227,10 @@ class Engine:
         """Fail at load, not mid-keystroke, when gpt-lsp.json promises more positions than the graph runs.
 
         A decode reaches position context_length - 1 only on a long prompt. How a graph bounds
-        positions depends on its family (a learned table, a rotary cache, a causal-mask buffer),
-        so rather than read one family's initializer this decodes one token at that position after
-        a zero cache: the same step a real decode ends with, at the cost of one token. On failure a
-        bisection finds how many positions the graph does run, for the message.
+        positions depends on its family (a learned table, a rotary cache, a causal-mask buffer)
+        and on the exporter, so rather than read one family's initializer this runs the graph:
+        one token at that position (see `_fails_at`). On failure a bisection finds how many
+        positions the graph does run, for the message.
         """
         wanted = self.context_length
         failure = self._fails_at(wanted)
@@ -240,12 +248,28 @@ class Engine:
         )
 
     def _fails_at(self, positions: int) -> DecodeError | None:
-        """Decode one token at position `positions - 1`; the error, or None when it runs."""
-        shape = (1, self.cache_shape[1], positions - 1, self.cache_shape[3])
+        """Decode one token at position `positions - 1`; the error, or None when it runs.
+
+        The token follows a zero cache of `positions - 1` entries, exactly the last step of a real
+        decode, when that cache is small. For larger ones it follows an empty cache and only its
+        position_ids say where it is: that still reaches every position-indexed table (learned
+        embeddings, rotary caches) without allocating the whole cache; a bound on the total
+        length (a static mask buffer) then shows at decode time, where repeated failures turn
+        AI features off with a message.
+        """
+        _, heads, _, head_dim = self.cache_shape
+        past_len = positions - 1
+        if len(self.past_names) * heads * past_len * head_dim * 4 > FULL_CONTEXT_PROBE_BYTES:
+            past_len = 0
+        feeds = {
+            "input_ids": np.asarray([[self.eos_id]], dtype=np.int64),
+            "attention_mask": np.ones((1, past_len + 1), dtype=np.int64),
+            "position_ids": np.asarray([[positions - 1]], dtype=np.int64),
+        }
+        past = np.zeros((1, heads, past_len, head_dim), dtype=np.float32)
+        feeds.update((name, past) for name in self.past_names)
         try:
-            self.forward(
-                [self.eos_id], [np.zeros(shape, dtype=np.float32) for _ in self.past_names], quiet=True
-            )
+            self._run(feeds, quiet=True)
         except DecodeError as err:
             return err
         return None

@@ -72,3 +72,13 @@ def test_the_fingerprint_changes_when_a_file_is_rewritten(tmp_path):
     (model / CONFIG_NAME).write_text((model / CONFIG_NAME).read_text() + " ")
     assert model_fingerprint(model) != before
     assert model_fingerprint(tmp_path / "absent") == ()
+
+
+def test_models_with_a_large_cache_are_probed_by_position_alone(tmp_path, monkeypatch):
+    """Above FULL_CONTEXT_PROBE_BYTES the zero cache is skipped; the position table still shows."""
+    monkeypatch.setattr("gpt_lsp.engine.FULL_CONTEXT_PROBE_BYTES", 0)
+    engine = Engine(load_model_dir(model_copy(tmp_path, context_length=1000)))
+    with pytest.raises(ModelDirError, match=f"more than the model runs \\({SHIPPED_POSITIONS} positions"):
+        engine.check_context_length()
+    engine.context_length = SHIPPED_POSITIONS
+    engine.check_context_length()
