@@ -20,7 +20,7 @@ from collections.abc import Callable
 from .documents import Document
 from .redact import ParagraphCache, Secret, find_secrets
 
-_MAX_VIEWS = 64
+_MAX_VIEWS = 16
 
 
 class ModelView:

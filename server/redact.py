@@ -317,12 +317,13 @@ class ParagraphCache:
     Finds are remembered per paragraph (text up to and including a blank line): one keystroke
     changes one paragraph, so only that one is scanned again. The key-armour rules, the only ones
     that may cross a blank line, run on the whole text (a literal `in` check when there is none).
-    The memory is bounded by characters, oldest paragraphs forgotten first.
+    The memory is bounded by characters, oldest paragraphs forgotten first: `max_chars`, or twice
+    the text being scanned when that is more (so a large file does not evict its own paragraphs).
     """
 
     MAX_PARAGRAPH = 1 << 16  # a longer run without blank lines is cut at line breaks
 
-    def __init__(self, max_chars: int = 32 << 20) -> None:
+    def __init__(self, max_chars: int = 4 << 20) -> None:
         self.max_chars = max_chars
         self._chars = 0
         self._found: OrderedDict[str, list[tuple[int, int, int, str]]] = OrderedDict()
@@ -330,11 +331,12 @@ class ParagraphCache:
 
     def find(self, text: str) -> list[Secret]:
         found = _find(text, spans_paragraphs=True)
+        limit = max(self.max_chars, 2 * len(text))
         for start, paragraph in _paragraphs(text, self.MAX_PARAGRAPH):
-            found += [(a + start, b + start, p, kind) for a, b, p, kind in self._paragraph(paragraph)]
+            found += [(a + start, b + start, p, kind) for a, b, p, kind in self._paragraph(paragraph, limit)]
         return _merge(found)
 
-    def _paragraph(self, paragraph: str) -> list[tuple[int, int, int, str]]:
+    def _paragraph(self, paragraph: str, limit: int) -> list[tuple[int, int, int, str]]:
         with self._lock:
             hit = self._found.get(paragraph)
             if hit is not None:
@@ -345,7 +347,7 @@ class ParagraphCache:
             if paragraph not in self._found:
                 self._found[paragraph] = found
                 self._chars += len(paragraph)
-            while self._chars > self.max_chars and self._found:
+            while self._chars > limit and self._found:
                 old, _ = self._found.popitem(last=False)
                 self._chars -= len(old)
         return found

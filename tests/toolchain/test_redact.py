@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gpt_lsp.redact import find_secrets, redact_secrets
+from gpt_lsp.redact import ParagraphCache, find_secrets, redact_secrets
 
 PEM_BODY = (
     "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
@@ -182,3 +182,14 @@ def test_no_false_positives_on_stdlib_modules_about_tokens_keys_and_urls() -> No
     for name in names:
         text = (root / name).read_text(encoding="utf-8")
         assert find_secrets(text) == [], name
+
+
+def test_the_paragraph_cache_finds_what_a_whole_scan_finds_and_stays_bounded() -> None:
+    text = "\n\n".join(line.format(secret) for _, line, secret in FORMATS) + "\n"
+    cache = ParagraphCache(max_chars=len(text) // 4)
+    assert cache.find(text) == find_secrets(text)
+    for i in range(20):  # typing into the middle of the text
+        middle = len(text) // 2
+        text = text[:middle] + f"x{i}" + text[middle:]
+        assert cache.find(text) == find_secrets(text)
+    assert cache._chars <= 2 * len(text)
