@@ -30,6 +30,7 @@ import numpy as np
 import tree_sitter
 
 from .documents import Document
+from .model_input import model_view
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def candidate_sites(doc: Document, start: int, end: int) -> list[Site]:
     """Identifiers and operators in text[start:end] (whole lines), with replacements to try."""
     if doc.tree is None or doc.spec is None:
         return []
-    words = vocabulary(doc.text)
+    words = vocabulary(model_view(doc).slice(0, len(doc.text)))  # candidates are sent to the model
     first, last = doc.index.line_of(start), doc.index.line_of(end)
     last = min(last, first + MAX_REGION_LINES)
     a = doc.byte_offset(int(doc.index.starts[first]))
@@ -187,6 +188,8 @@ def score_sites(
     engine, doc: Document, sites: list[Site], cancelled: Callable[[], bool] = lambda: False
 ) -> list[Scored]:
     """Ask the model about each site; sites it does not find surprising get delta -inf."""
+    view = model_view(doc)  # the model reads the document only with its secrets replaced
+    sites = [s for s in sites if not view.overlapping(s.start, s.end)]
     if not sites:
         return []
     window = engine.context_length
@@ -194,9 +197,10 @@ def score_sites(
     line_start = int(doc.index.starts[doc.index.line_of(first)])
     ctx_start = max(0, line_start - window * 4)  # about as much context as the window holds
     end = doc.index.line_span(doc.index.line_of(max(s.end for s in sites)))[1]
-    text = doc.text[ctx_start:end]
+    text, to_document = view.slice_mapped(ctx_start, end)
     encoding = engine.tokenizer.encode(text, add_special_tokens=False)
-    ids, offsets = list(encoding.ids), [(a + ctx_start, b + ctx_start) for a, b in encoding.offsets]
+    ids = list(encoding.ids)
+    offsets = [(to_document(a, False), to_document(b, True)) for a, b in encoding.offsets]
     results: list[Scored] = []
     start_token = 0
     while start_token < len(ids) and not cancelled():
@@ -211,7 +215,7 @@ def score_sites(
             t0 = _token_at(offsets, site.start)
             if t0 is None or not (usable_from <= t0 < usable_to) or cancelled():
                 continue
-            results.append(_score_site(engine, doc, site, ids, offsets, logp, past, start_token, t0))
+            results.append(_score_site(engine, view, doc, site, ids, offsets, logp, past, start_token, t0))
         if last_window:
             break
         start_token += window // 2
@@ -229,7 +233,7 @@ def _token_at(offsets: list[tuple[int, int]], char: int) -> int | None:
     return None
 
 
-def _score_site(engine, doc, site, ids, offsets, logp, past, base, t0) -> Scored:
+def _score_site(engine, view, doc, site, ids, offsets, logp, past, base, t0) -> Scored:
     """Compare log p(rest of line) as written with each replacement, from token t0 on."""
     scored = Scored(site)
     line_end = doc.index.line_span(doc.index.line_of(site.end))[1]
@@ -240,8 +244,8 @@ def _score_site(engine, doc, site, ids, offsets, logp, past, base, t0) -> Scored
     word_lp = float(logp[rows, ids[t0:t_word]].sum())
     if word_lp > GATE_NATS or t_end <= t0:
         return scored
-    head = doc.text[offsets[t0][0] : site.start]  # a leading space that shares the site's first token
-    tail = doc.text[site.end : offsets[t_end - 1][1]]
+    head = view.slice(offsets[t0][0], site.start)  # a leading space that shares the site's first token
+    tail = view.slice(site.end, offsets[t_end - 1][1])
     rows = np.arange(t0 - 1, t_end - 1) - base
     written_lp = float(logp[rows, ids[t0:t_end]].sum())
     prefix_past = [p[:, :, : t0 - base] for p in past]

@@ -28,6 +28,7 @@ from .convert import (
 from .documents import Position
 from .postprocess import Edit
 from .protocol import GptLspProtocol
+from .secret_files import WorkspaceIgnores
 from .session import Session, Status
 from .settings import SettingsError, parse_settings
 from .snippets import COMMAND_KINDS, TITLES, SnippetKind, candidate_label, parse_options
@@ -132,6 +133,8 @@ def register_features(ls: GptLanguageServer) -> None:  # noqa: C901 - one small 
     def initialize(params: lsp.InitializeParams) -> None:
         ls._loop = asyncio.get_running_loop()
         session.set_encoding(to_encoding(ls.workspace.position_encoding))
+        folders = [f.uri for f in params.workspace_folders or []]
+        session.ignores = WorkspaceIgnores.for_uris(folders or [params.root_uri or ""])
         ls.read_settings(params.initialization_options)
 
     @ls.feature(lsp.INITIALIZED)

@@ -19,9 +19,9 @@ from .cache import GenerationCache, TypingThrough
 from .context import CompletionContext, CompletionKind, analyze
 from .documents import Document, Position
 from .engine import DecodeLimits, Engine, Generation
+from .model_input import model_view
 from .postprocess import Edit, adds_parse_errors, block_stop, line_stop, shape_edit
 from .prompt import build_fim_prompt
-from .redact import redact_secrets
 from .settings import GenerationSettings
 
 log = logging.getLogger(__name__)
@@ -112,11 +112,14 @@ class Pipeline:
         if rest is not None:
             return self._finish(doc, ctx, [Generation(rest, 0, "typing_through", 0.0)], timings, cached=True)
 
+        # The model reads the document only through its redacted view, cut at the same offsets.
+        view = model_view(doc)
+        if view.overlapping(ctx.offset, ctx.offset):
+            return Outcome([], "gate: the cursor is inside a secret", doc.version, timings)
         limits = self._limits(ctx)
-        # Secrets in the surrounding code never reach the model (RELIABILITY.md #21).
-        # A prefix-only prompt never sends the suffix, so it is not redacted on every keystroke.
-        sent = (ctx.prefix, ctx.suffix if self.fim else "", ctx.extra)
-        prefix, suffix, extra = (redact_secrets(part)[0] for part in sent)
+        prefix = view.slice(ctx.offset - len(ctx.prefix), ctx.offset)
+        suffix = view.slice(ctx.offset, ctx.offset + len(ctx.suffix)) if self.fim else ""
+        extra = view.redact(ctx.extra) if ctx.extra else ""
         budget = self.engine.context_length - limits.max_tokens
         prompt = build_fim_prompt(self.engine, self.fim, prefix, suffix, budget, extra, self.token_healing)
         if not prompt.ids:  # a prefix-only prompt at the very start of a file: begin a new document

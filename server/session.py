@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from .documents import Document, DocumentStore, Position, PositionEncoding, Text
 from .engine import DecodeError, Engine
 from .model_dir import ModelDirError, default_model_path, load_model_dir, model_fingerprint
 from .pipeline import Outcome, Pipeline
+from .secret_files import WorkspaceIgnores, is_secret_file
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,15 +32,6 @@ T = TypeVar("T")
 # one bad prompt is an answer without a suggestion, a broken model is not retried per keystroke.
 MAX_DECODE_FAILURES = 3
 _LOG_LEVELS = {"error": logging.ERROR, "info": logging.INFO, "verbose": logging.DEBUG}
-# Files whose contents are secrets by convention (RELIABILITY.md #21): never completed in.
-_SECRET_FILES = re.compile(
-    r"(^\.env(\..*)?$|\.pem$|\.key$|^id_(rsa|dsa|ecdsa|ed25519)(\.pub)?$|\.p12$|\.pfx$)"
-)
-
-
-def is_secret_file(uri: str) -> bool:
-    name = uri.rstrip("/").rsplit("/", 1)[-1]
-    return bool(_SECRET_FILES.search(name))
 
 
 @dataclass(frozen=True)
@@ -69,6 +60,7 @@ class Session:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-lsp-inference")
         self._latest: dict[str, threading.Event] = {}
         self._loaded_key: tuple | None = None
+        self.ignores = WorkspaceIgnores()  # the workspace folders, set by initialize
         self.assist = Assist(self)
 
     # -- status ------------------------------------------------------------------------------
@@ -188,6 +180,8 @@ class Session:
     def why_not(self, uri: str, feature_enabled: bool) -> str | None:
         if is_secret_file(uri):
             return "secret-bearing file: never completed in"
+        if self.ignores.ignores(uri):
+            return "ignored by the workspace's .gitignore: never sent to the model"
         if not self.enabled:
             return "disabled by the user"
         if not feature_enabled:

@@ -20,6 +20,7 @@ import tree_sitter
 from .diagnostics import region_parses
 from .documents import Document, Position
 from .engine import DecodeLimits, Engine, StopRule
+from .model_input import model_view
 from .postprocess import MAX_BLOCK_LINES, Edit, adds_parse_errors, block_stop, count_errors
 from .prompt import build_fim_prompt
 
@@ -417,7 +418,8 @@ def generate_snippet(
     cancelled: Callable[[], bool] = lambda: False,
 ) -> SnippetOutcome:
     """Decode up to `n` candidates (greedy first, then sampled) and keep those that parse in context."""
-    prefix, suffix = doc.text[: plan.start] + plan.lead, doc.text[plan.end :]
+    view = model_view(doc)  # the model reads the document only with its secrets replaced
+    prefix, suffix = view.slice(0, plan.start) + plan.lead, view.slice(plan.end, len(doc.text))
     budget = engine.context_length - limits.max_tokens
     prompt = build_fim_prompt(engine, engine.fim, prefix, suffix, budget, heal=False)
     stop = _stop_rule(plan)

@@ -129,3 +129,25 @@ def test_site_packages_license_filter() -> None:
     names = {dist.metadata["Name"].lower() for dist, *_ in chosen}
     assert "tqdm" not in names  # MPL-2.0 AND MIT: a copyleft component rules it out
     assert all(corpus.PERMISSIVE.search(license_name) for _, license_name, _, _ in chosen)
+
+
+def test_links_out_of_the_root_are_never_followed(tmp_path: Path) -> None:
+    """A linked file or directory may point at ~/.aws or another project: only the root's own files count."""
+    outside = tmp_path / "outside"
+    write(outside, "notes.py", 'TOKEN = "ghp_' + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + '"\n')
+    write(outside, "lib/private.py", "PRIVATE = 1\n")
+    root = tmp_path / "repo"
+    write(root, "src/app.py", CODE)
+    write(root, ".env", "API_KEY=abc123def456\n")
+    (root / "src/notes.py").symlink_to(outside / "notes.py")
+    (root / "src/lib").symlink_to(outside / "lib", target_is_directory=True)
+    (root / "src/env.py").symlink_to(root / ".env")  # inside the root, but a secret file by another name
+    (root / "src/inside.py").symlink_to(root / "src/app.py")  # a link within the root is fine
+    out = tmp_path / "corpus"
+    summary = build_corpus([root], out, valid_fraction=0.0)
+    rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert [row["path"] for row in rows] == ["src/app.py"]  # inside.py is its duplicate
+    assert summary["skipped"]["link out of the corpus root"] == 2  # notes.py and env.py
+    assert summary["skipped"]["duplicate"] == 1
+    text = (out / "train.jsonl").read_text()
+    assert "ghp_" not in text and "PRIVATE" not in text and "abc123" not in text
