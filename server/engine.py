@@ -19,17 +19,13 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from .model_dir import CONFIG_NAME, ModelDir, ModelDirError
+from .model_dir import ModelDir, ModelDirError
 from .prompt import FimIds
 
 log = logging.getLogger(__name__)
 
 # Measured (model/MODEL.md): repetitive line completions 91/200 -> 0/200 at equal edit similarity.
 REPETITION_PENALTY = 1.5
-# The load-time context check decodes after a zero cache of the full context when that cache is at
-# most this large; ONNX Runtime's arena keeps what a run allocated, so a 32k-token context would
-# otherwise hold gigabytes from startup on.
-FULL_CONTEXT_PROBE_BYTES = 64 * 1024 * 1024
 # A stop rule looks at the text generated so far and returns where to cut it, or None to go on.
 StopRule = Callable[[str], "int | None"]
 
@@ -198,16 +194,18 @@ class Engine:
         can tell a broken model from a bug in their own code."""
         past_len = past[0].shape[2]
         n = len(ids)
-        feeds = {
+        feeds: dict[str, np.ndarray] = {
             "input_ids": np.asarray([ids], dtype=np.int64),
             "attention_mask": np.ones((1, past_len + n), dtype=np.int64),
             "position_ids": np.arange(past_len, past_len + n, dtype=np.int64)[None, :],
         }
         feeds.update(zip(self.past_names, past, strict=True))
-        outputs = self._run(feeds, quiet)
+        outputs = self.run_graph(feeds, quiet)
         return outputs[self.logits_index][0], [outputs[i] for i in self.present_index]
 
-    def _run(self, feeds: dict[str, np.ndarray], quiet: bool = False) -> list[np.ndarray]:
+    def run_graph(self, feeds: dict[str, np.ndarray], quiet: bool = False) -> list[np.ndarray]:
+        """One session run; DecodeError if it fails. `quiet` keeps ONNX Runtime's own log lines off
+        stderr, for probes that are expected to fail."""
         try:
             outputs = self.session.run(self.output_names, feeds, _quiet_run() if quiet else None)
         except Exception as err:  # onnxruntime's errors (InvalidArgument, Fail, ...) share no base class
@@ -222,57 +220,6 @@ class Engine:
         logits, past = self.forward(self.encode("def main():\n"), self.empty_cache())
         self.forward([int(logits[-1].argmax())], past)
         return (time.perf_counter() - start) * 1000
-
-    def check_context_length(self) -> None:
-        """Fail at load, not mid-keystroke, when gpt-lsp.json promises more positions than the graph runs.
-
-        A decode reaches position context_length - 1 only on a long prompt. How a graph bounds
-        positions depends on its family (a learned table, a rotary cache, a causal-mask buffer)
-        and on the exporter, so rather than read one family's initializer this runs the graph:
-        one token at that position (see `_fails_at`). On failure a bisection finds how many
-        positions the graph does run, for the message.
-        """
-        wanted = self.context_length
-        failure = self._fails_at(wanted)
-        if failure is None:
-            return
-        runs, fails = 0, wanted  # the graph runs `runs` positions (0: trivially) and not `fails`
-        while fails - runs > 1:
-            middle = (runs + fails) // 2
-            runs, fails = (middle, fails) if self._fails_at(middle) is None else (runs, middle)
-        if runs == 0:
-            raise ModelDirError(f"{self.onnx_path}: the graph cannot decode a single token: {failure}")
-        raise ModelDirError(
-            f"{self.model_dir.path / CONFIG_NAME}: context_length {wanted} is more than the model runs "
-            f"({runs} positions; {failure}); set context_length to {runs} or less"
-        )
-
-    def _fails_at(self, positions: int) -> DecodeError | None:
-        """Decode one token at position `positions - 1`; the error, or None when it runs.
-
-        The token follows a zero cache of `positions - 1` entries, exactly the last step of a real
-        decode, when that cache is small. For larger ones it follows an empty cache and only its
-        position_ids say where it is: that still reaches every position-indexed table (learned
-        embeddings, rotary caches) without allocating the whole cache; a bound on the total
-        length (a static mask buffer) then shows at decode time, where repeated failures turn
-        AI features off with a message.
-        """
-        _, heads, _, head_dim = self.cache_shape
-        past_len = positions - 1
-        if len(self.past_names) * heads * past_len * head_dim * 4 > FULL_CONTEXT_PROBE_BYTES:
-            past_len = 0
-        feeds = {
-            "input_ids": np.asarray([[self.eos_id]], dtype=np.int64),
-            "attention_mask": np.ones((1, past_len + 1), dtype=np.int64),
-            "position_ids": np.asarray([[positions - 1]], dtype=np.int64),
-        }
-        past = np.zeros((1, heads, past_len, head_dim), dtype=np.float32)
-        feeds.update((name, past) for name in self.past_names)
-        try:
-            self._run(feeds, quiet=True)
-        except DecodeError as err:
-            return err
-        return None
 
     def generate(
         self,

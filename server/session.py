@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from . import hints as hint_rules
 from .assist import Assist
+from .context_check import check_context_length
 from .documents import Document, DocumentStore, Position, PositionEncoding, TextChange
 from .engine import DecodeError, Engine
 from .model_dir import ModelDirError, default_model_path, load_model_dir, model_fingerprint
@@ -104,7 +105,7 @@ class Session:
         try:
             engine = Engine(load_model_dir(path), variant, threads)
             warm_ms = engine.warm_up()
-            engine.check_context_length()
+            check_context_length(engine)
         except ModelDirError as err:
             self._turn_off(str(err))
             return

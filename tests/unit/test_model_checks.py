@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gpt_lsp.context_check import check_context_length
 from gpt_lsp.engine import DecodeError, Engine
 from gpt_lsp.model_dir import (
     CONFIG_NAME,
@@ -39,7 +40,7 @@ def test_context_length_must_be_a_positive_integer(tmp_path, length):
 @pytest.mark.parametrize("length", [1, 17, SHIPPED_POSITIONS])
 def test_a_context_the_graph_runs_passes(tmp_path, length):
     engine = Engine(load_model_dir(model_copy(tmp_path, context_length=length)))
-    engine.check_context_length()
+    check_context_length(engine)
     assert engine.consecutive_failures == 0
 
 
@@ -47,7 +48,7 @@ def test_a_context_the_graph_runs_passes(tmp_path, length):
 def test_a_context_beyond_the_graph_is_refused_with_the_largest_that_runs(tmp_path, length):
     engine = Engine(load_model_dir(model_copy(tmp_path, context_length=length)))
     with pytest.raises(ModelDirError) as caught:
-        engine.check_context_length()
+        check_context_length(engine)
     message = str(caught.value)
     assert f"context_length {length} is more than the model runs ({SHIPPED_POSITIONS} positions" in message
     assert f"set context_length to {SHIPPED_POSITIONS} or less" in message
@@ -76,9 +77,9 @@ def test_the_fingerprint_changes_when_a_file_is_rewritten(tmp_path):
 
 def test_models_with_a_large_cache_are_probed_by_position_alone(tmp_path, monkeypatch):
     """Above FULL_CONTEXT_PROBE_BYTES the zero cache is skipped; the position table still shows."""
-    monkeypatch.setattr("gpt_lsp.engine.FULL_CONTEXT_PROBE_BYTES", 0)
+    monkeypatch.setattr("gpt_lsp.context_check.FULL_CONTEXT_PROBE_BYTES", 0)
     engine = Engine(load_model_dir(model_copy(tmp_path, context_length=1000)))
     with pytest.raises(ModelDirError, match=f"more than the model runs \\({SHIPPED_POSITIONS} positions"):
-        engine.check_context_length()
+        check_context_length(engine)
     engine.context_length = SHIPPED_POSITIONS
-    engine.check_context_length()
+    check_context_length(engine)
