@@ -122,8 +122,8 @@ class Assist:
         def cancelled() -> bool:
             return self.documents.get(uri) is not doc
 
-        found = await self.session._run(
-            lambda: hint_rules.find_hints(pipeline.engine, doc, *region, threshold, cancelled)
+        found: list[Hint] = await self.session.decode(
+            lambda: hint_rules.find_hints(pipeline.engine, doc, *region, threshold, cancelled), []
         )
         if cancelled():
             self._hint_region[uri] = hint_rules.merge_region(self._hint_region.get(uri), *region, region[1])
@@ -253,8 +253,9 @@ class Assist:
         parser = tree_sitter.Parser(doc.spec.language) if doc.spec else None
         assert parser is not None
         try:
-            return await self.session._run(
-                lambda: generate_snippet(pipeline.engine, doc, plan, limits, parser, n, stop)
+            failed = SnippetOutcome([], "the model failed to decode; nothing was generated", version, [])
+            return await self.session.decode(
+                lambda: generate_snippet(pipeline.engine, doc, plan, limits, parser, n, stop), failed
             )
         except asyncio.CancelledError:
             event.set()

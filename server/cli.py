@@ -61,9 +61,24 @@ def _watch_parent(get_pid) -> None:
     threading.Thread(target=watch, name="gpt-lsp-parent-watch", daemon=True).start()
 
 
+def _report_unusable_model(model: str | None) -> None:
+    """Say on stderr at once why `--model` cannot be served: editors show a server's stderr, and no
+    LSP session may ever start to carry the message. The server still serves: settings can name
+    another model, and syntax diagnostics and quick fixes need none."""
+    if not model:
+        return
+    from .model_dir import ModelDirError, load_model_dir
+
+    try:
+        load_model_dir(model)
+    except ModelDirError as err:
+        sys.stderr.write(f"gpt-lsp: model unavailable: {err}; serving without AI features\n")
+
+
 def serve(args: argparse.Namespace) -> int:
     stdin, stdout = _protect_stdout()
     _setup_logging(args.log_file, args.verbose)
+    _report_unusable_model(args.model)
     from .lsp import create_server
 
     ls = create_server(Path(args.model) if args.model else None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,29 @@ log = logging.getLogger(__name__)
 REPETITION_PENALTY = 1.5
 # A stop rule looks at the text generated so far and returns where to cut it, or None to go on.
 StopRule = Callable[[str], "int | None"]
+
+
+class DecodeError(RuntimeError):
+    """The ONNX graph failed to run; the message is ONNX Runtime's reason without its preamble."""
+
+
+def _runtime_reason(err: Exception) -> str:
+    """ONNX Runtime's reason without its preamble: "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT :
+    Non-zero status code returned while running Gather node. Name:'/wpe/Gather' Status Message:
+    indices element out of data bounds, ..." becomes "Gather node /wpe/Gather: indices element ..."."""
+    text = str(err).strip()
+    node = re.search(r"running (\S+) node\. Name:'([^']*)' Status Message: (.*)", text, re.S)
+    if node:
+        text = f"{node[1]} node {node[2]}: {node[3]}"
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    return " ".join(text.split())[:400] or type(err).__name__
+
+
+def _quiet_run() -> ort.RunOptions:
+    """Probes that are expected to fail keep ONNX Runtime's own error lines off stderr."""
+    options = ort.RunOptions()
+    options.log_severity_level = 4
+    return options
 
 
 @dataclass(frozen=True)
@@ -111,6 +135,7 @@ class Engine:
         # (Keskar et al. 2019) on tokens this completion already produced keeps small models out of it.
         self.repetition_guard = True
         self.repetition_penalty = REPETITION_PENALTY
+        self.consecutive_failures = 0  # forward passes that raised since the last one that ran
 
     def _token_id(self, token: str) -> int:
         token_id = self.tokenizer.token_to_id(token)
@@ -160,18 +185,34 @@ class Engine:
     def empty_cache(self) -> list[np.ndarray]:
         return [np.zeros(self.cache_shape, dtype=np.float32) for _ in self.past_names]
 
-    def forward(self, ids: Sequence[int], past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Run `ids` after the cached `past`; returns logits (sequence, vocab) and the new cache."""
+    def forward(
+        self, ids: Sequence[int], past: list[np.ndarray], quiet: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Run `ids` after the cached `past`; returns logits (sequence, vocab) and the new cache.
+
+        Raises DecodeError when the graph fails (a shape or index it does not accept), so callers
+        can tell a broken model from a bug in their own code."""
         past_len = past[0].shape[2]
         n = len(ids)
-        feeds = {
+        feeds: dict[str, np.ndarray] = {
             "input_ids": np.asarray([ids], dtype=np.int64),
             "attention_mask": np.ones((1, past_len + n), dtype=np.int64),
             "position_ids": np.arange(past_len, past_len + n, dtype=np.int64)[None, :],
         }
         feeds.update(zip(self.past_names, past, strict=True))
-        outputs = self.session.run(self.output_names, feeds)
+        outputs = self.run_graph(feeds, quiet)
         return outputs[self.logits_index][0], [outputs[i] for i in self.present_index]
+
+    def run_graph(self, feeds: dict[str, np.ndarray], quiet: bool = False) -> list[np.ndarray]:
+        """One session run; DecodeError if it fails. `quiet` keeps ONNX Runtime's own log lines off
+        stderr, for probes that are expected to fail."""
+        try:
+            outputs = self.session.run(self.output_names, feeds, _quiet_run() if quiet else None)
+        except Exception as err:  # onnxruntime's errors (InvalidArgument, Fail, ...) share no base class
+            self.consecutive_failures += 1
+            raise DecodeError(_runtime_reason(err)) from err
+        self.consecutive_failures = 0
+        return outputs
 
     def warm_up(self) -> float:
         """One short decode so the first real request does not pay for lazy initialisation."""

@@ -49,6 +49,7 @@ class GptLanguageServer(LanguageServer):
         )
         self.session = Session(model_path, self._send_status)
         self.session.assist.publish = self._publish_diagnostics
+        self.session.tell_user = self._tell_user
         self.exit_code = 1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._settings_error: str | None = None
@@ -58,6 +59,20 @@ class GptLanguageServer(LanguageServer):
         if self._loop is None:
             return
         self._loop.call_soon_threadsafe(self.protocol.notify, STATUS_NOTIFICATION, asdict(status))
+
+    def _tell_user(self, message: str, popup: bool) -> None:
+        """Model faults reach every editor: window/logMessage always, window/showMessage when `popup`
+        (the session asks for it once per fault). May be called on the inference thread."""
+        if self._loop is None:
+            return
+        kind = lsp.MessageType.Error if popup else lsp.MessageType.Warning
+
+        def send() -> None:
+            if popup:
+                self.window_show_message(lsp.ShowMessageParams(kind, message))
+            self.window_log_message(lsp.LogMessageParams(kind, message))
+
+        self._loop.call_soon_threadsafe(send)
 
     def _publish_diagnostics(self, doc, problems, hints) -> None:
         params = lsp.PublishDiagnosticsParams(doc.uri, diagnostics(doc, problems, hints), doc.version)

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .onnx_external import external_data_locations
 
 CONFIG_NAME = "gpt-lsp.json"
 TOKENIZER_NAME = "tokenizer.json"
 FORMAT_VERSION = 1
 VARIANT_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 COMPLETION_PROMPTS = ("fim", "prefix")  # see ModelConfig.completion_prompt
+_DRIVE = re.compile(r"^[A-Za-z]:")  # a Windows drive: absolute there, whatever this system says
 
 
 class ModelDirError(Exception):
@@ -97,11 +101,30 @@ def _check_file(path: Path, what: str) -> None:
 
 
 def _check_onnx_external_data(onnx_path: Path) -> None:
-    """External-data files must resolve inside the directory (CVE-2022-25882, CVE-2024-27318)."""
+    """Every external-data file the graph names must lie inside the directory (CVE-2022-25882,
+    CVE-2024-27318): no absolute path, no `..`, no symlink that resolves elsewhere. Checked here,
+    before ONNX Runtime opens anything, because only runtimes from 1.24 on check it themselves."""
+    try:
+        locations = external_data_locations(onnx_path)
+    except (OSError, ValueError) as err:
+        raise ModelDirError(f"{onnx_path}: not a readable ONNX file ({err})") from err
     root = onnx_path.parent.resolve()
-    for sidecar in onnx_path.parent.glob(onnx_path.name + "*.data"):
-        if not sidecar.resolve().is_relative_to(root):
-            raise ModelDirError(f"{sidecar}: external data points outside the model directory")
+    for location in locations:
+        parts = re.split(r"[\\/]", location)
+        if not location or location.startswith(("/", "\\")) or _DRIVE.match(location) or ".." in parts:
+            raise ModelDirError(
+                f"{onnx_path}: external data location {location!r} must be a relative path inside the model directory"
+            )
+        try:
+            target = (onnx_path.parent / location).resolve()
+        except (OSError, ValueError) as err:
+            raise ModelDirError(f"{onnx_path}: external data location {location!r}: {err}") from err
+        if not target.is_relative_to(root):
+            raise ModelDirError(
+                f"{onnx_path}: external data {location!r} resolves to {target}, outside the model directory"
+            )
+        if not target.is_file():
+            raise ModelDirError(f"{onnx_path}: external data file {location!r} is missing")
 
 
 def load_model_dir(path: str | Path) -> ModelDir:
@@ -121,6 +144,11 @@ def load_model_dir(path: str | Path) -> ModelDir:
         raise ModelDirError(
             f"{config_path}: format {config.format_version} is newer than this gpt-lsp understands"
         )
+    length = config.context_length
+    if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+        raise ModelDirError(
+            f"{config_path}: context_length must be a positive number of tokens, not {length!r}"
+        )
     if not config.variants:
         raise ModelDirError(f"{config_path}: lists no ONNX variants")
     if config.completion_prompt not in COMPLETION_PROMPTS:
@@ -135,6 +163,18 @@ def load_model_dir(path: str | Path) -> ModelDir:
         _check_file(root / name, "ONNX model")
         _check_onnx_external_data(root / name)
     return ModelDir(root, config)
+
+
+def model_fingerprint(path: Path) -> tuple:
+    """Name, size and modification time of each file in the directory: one listing, cheap enough
+    to tell on the next request whether a model that failed has been replaced or fixed."""
+    try:
+        with os.scandir(path) as entries:
+            return tuple(
+                sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries if e.is_file())
+            )
+    except OSError:
+        return ()
 
 
 def default_model_path() -> Path:

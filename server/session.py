@@ -19,15 +19,19 @@ from typing import TypeVar
 
 from . import hints as hint_rules
 from .assist import Assist
+from .context_check import check_context_length
 from .documents import Document, DocumentStore, Position, PositionEncoding, TextChange
-from .engine import Engine
-from .model_dir import ModelDirError, default_model_path, load_model_dir
+from .engine import DecodeError, Engine
+from .model_dir import ModelDirError, default_model_path, load_model_dir, model_fingerprint
 from .pipeline import Outcome, Pipeline
 from .secret_files import WorkspaceIgnores, is_secret_file
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# A model that fails this many decodes in a row is turned off until its files or settings change:
+# one bad prompt is an answer without a suggestion, a broken model is not retried per keystroke.
+MAX_DECODE_FAILURES = 3
 _LOG_LEVELS = {"error": logging.ERROR, "info": logging.INFO, "verbose": logging.DEBUG}
 
 
@@ -47,9 +51,13 @@ class Session:
         self.documents = DocumentStore()
         self.pipeline: Pipeline | None = None
         self.model_error: str | None = "model not loaded yet"
+        self._model_state = "disabled"  # the state shown while there is no model: disabled (loading) or error
         self.enabled = True
         self.status = Status("disabled", "starting")
         self._notify = notify
+        # Faults every editor must show, plugin or not: (message, popup) -> window/logMessage, and
+        # window/showMessage once per fault when popup is true. Set by the LSP layer.
+        self.tell_user: Callable[[str, bool], None] = lambda message, popup: None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-lsp-inference")
         self._latest: dict[str, threading.Event] = {}
         self._loaded_key: tuple | None = None
@@ -58,39 +66,55 @@ class Session:
 
     # -- status ------------------------------------------------------------------------------
     def set_status(self, state: str, reason: str, uri: str | None = None) -> None:
+        """Report `state`; "ready" and "generating" are never claimed while there is no model."""
+        if state in ("ready", "generating") and self.pipeline is None:
+            state, reason = self._model_state, self.unavailable
         self.status = Status(state, reason, uri)
         if self.settings.log_level == "verbose" or state == "error":
             log.info("status %s: %s (%s)", state, reason, uri or "-")
         self._notify(self.status)
 
     # -- model -------------------------------------------------------------------------------
+    @property
+    def unavailable(self) -> str:
+        return f"model unavailable: {self.model_error}"
+
     def model_path(self) -> Path:
         configured = self.settings.model.path
         return Path(configured).expanduser() if configured else (self.cli_model_path or default_model_path())
 
     def load_model(self) -> None:
-        """Load (or reload) the model on the worker thread; a failure leaves the server up without AI."""
-        key = (self.model_path(), self.settings.model.variant, self.settings.model.threads)
-        if key == self._loaded_key and self.pipeline is not None:
-            self.pipeline.generation = self.settings.generation
+        """Load the model on the worker thread unless this model, unchanged, was loaded or tried.
+
+        The key holds the model settings and the directory's file fingerprint, so a model that
+        failed is tried again only once its files or its settings change, never per keystroke.
+        A failure leaves the server up without AI.
+        """
+        path = self.model_path()
+        key = (path, self.settings.model.variant, self.settings.model.threads, model_fingerprint(path))
+        if key == self._loaded_key:
+            if self.pipeline is not None:
+                self.pipeline.generation = self.settings.generation
             return
         self._loaded_key = key
-        self.model_error = f"loading {key[0]}"
-        self.set_status("disabled", f"loading model {key[0]}")
-        self._worker.submit(self._load, *key)
+        self.model_error, self._model_state = f"loading {path}", "disabled"
+        self.set_status("disabled", f"loading model {path}")
+        self._worker.submit(self._load, *key[:3])
 
     def _load(self, path: Path, variant: str, threads: int) -> None:
         try:
             engine = Engine(load_model_dir(path), variant, threads)
             warm_ms = engine.warm_up()
+            check_context_length(engine)
         except ModelDirError as err:
-            self.pipeline, self.model_error = None, str(err)
-            self.set_status("error", f"model unavailable: {err}")
+            self._turn_off(str(err))
+            return
+        except DecodeError as err:
+            self._turn_off(f"{path}: the model fails to decode: {err}")
             return
         except Exception as err:  # a model we cannot run must not take the server down
             log.exception("loading the model failed")
-            self.pipeline, self.model_error = None, f"{path}: {err}"
-            self.set_status("error", f"model unavailable: {err}")
+            self._turn_off(f"{path}: {err}")
             return
         self.pipeline, self.model_error = Pipeline(engine, self.settings.generation), None
         calibration = hint_rules.load_calibration(path)
@@ -99,6 +123,28 @@ class Session:
             log.info("model hints off: %s has no hint-bench calibration reaching 80%% precision", path)
         log.info("model %s (%s) ready; warm-up %.0f ms", engine.onnx_path, variant, warm_ms)
         self.set_status("ready", f"model {path.name} ready")
+
+    def _turn_off(self, why: str) -> None:
+        """No AI features until the model or its settings change; the user hears it once, in any editor."""
+        self.pipeline, self.model_error, self._model_state = None, why, "error"
+        log.error("AI features off: %s", why)
+        self.tell_user(
+            f"gpt-lsp: AI features are off: {why}. They come back when the model or its settings change.",
+            True,
+        )
+        self.set_status("error", self.unavailable)
+
+    def _decode_failed(self, pipeline: Pipeline | None, err: DecodeError) -> None:
+        if pipeline is None or pipeline is not self.pipeline:
+            return  # another model replaced the one that failed
+        failures = pipeline.engine.consecutive_failures
+        if failures >= MAX_DECODE_FAILURES:
+            self._turn_off(f"{pipeline.engine.onnx_path} failed {failures} decodes in a row ({err})")
+            return
+        why = f"the model failed to decode ({failures} of {MAX_DECODE_FAILURES} before AI features turn off): {err}"
+        log.warning("%s", why)
+        self.tell_user(f"gpt-lsp: {why}", False)
+        self.set_status("error", why)
 
     def apply_settings(self, settings: Settings) -> None:
         self.settings = settings
@@ -142,7 +188,8 @@ class Session:
         if not feature_enabled:
             return "this feature is disabled in settings"
         if self.pipeline is None:
-            return f"model unavailable: {self.model_error}"
+            self.load_model()  # tried again only if the model's files or settings changed
+            return self.unavailable
         return None
 
     async def complete(
@@ -154,8 +201,8 @@ class Session:
             log.info("completion for unknown document %s", uri)
             return None
         reason = self.why_not(uri, feature_enabled)
-        if reason is not None:
-            self.set_status("disabled", reason, uri)
+        if reason is not None:  # a broken model stays "error"; everything else is "disabled"
+            self.set_status(self._model_state if reason == self.unavailable else "disabled", reason, uri)
             return None
         self._cancel(uri)  # a newer request for the same document supersedes the running one
         event = self._latest[uri] = threading.Event()
@@ -173,20 +220,35 @@ class Session:
                 return None
         self.set_status("generating", "decoding", uri)
         try:
-            outcome = await self._run(lambda: pipeline.complete(doc, position, cancelled))
+            outcome = await self.decode(lambda: pipeline.complete(doc, position, cancelled), None)
         except asyncio.CancelledError:  # $/cancelRequest: stop the decode at its next token
             event.set()
             self.set_status("ready", "cancelled", uri)
             raise
+        except Exception as err:  # a bug of ours fails this request only, and says so in the status
+            self.set_status("error", f"completion failed: {type(err).__name__}; see the server log", uri)
+            raise
         finally:
             if self._latest.get(uri) is event:
                 del self._latest[uri]
+        if outcome is None:  # the model failed: no suggestion, and the status already says why
+            return None
         if cancelled():
             self.set_status("ready", "cancelled: the document changed", uri)
             return None
         log.debug("completion %s %s %s", uri, outcome.reason, outcome.timings)
         self.set_status("ready", outcome.reason, uri)
         return doc, outcome
+
+    async def decode(self, job: Callable[[], T], fallback: T) -> T:
+        """Run a model job on the worker; if the graph fails, answer `fallback` (no suggestion)
+        instead of an error per keystroke, and turn AI features off after repeated failures."""
+        pipeline = self.pipeline
+        try:
+            return await self._run(job)
+        except DecodeError as err:
+            self._decode_failed(pipeline, err)
+            return fallback
 
     async def _run(self, job: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, job)
