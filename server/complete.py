@@ -19,6 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from .context import analyze
+from .documents import DocumentStore, Position, PositionEncoding
+from .engine import Engine
+from .model_dir import default_model_path, load_model_dir
+from .pipeline import Pipeline
+from .redact import redact_secrets
+from .settings import GenerationSettings
+
 TOP_ALTERNATIVES = 3
 
 
@@ -93,8 +101,6 @@ def _kept_steps(steps: list[TokenChoice], healed: str, completion: str) -> int:
 
 def explain(engine: Any, ctx: Any, outcome: Any, recorder: DecodeRecorder, max_tokens: int) -> dict:
     """What the model was shown and how it chose, as plain data (`--json` prints it as is)."""
-    from .redact import redact_secrets
-
     prompt = outcome.prompt
     sentinels = _sentinels(engine)
     redacted: dict[str, int] = {}
@@ -145,13 +151,6 @@ def explain(engine: Any, ctx: Any, outcome: Any, recorder: DecodeRecorder, max_t
 
 def complete_file(path: Path, line: int, col: int | None, model: str | None, want_explain: bool) -> dict:
     """Load the model, complete at (line, col) of `path` and return the report as plain data."""
-    from .context import analyze
-    from .documents import DocumentStore, Position, PositionEncoding
-    from .engine import Engine
-    from .model_dir import default_model_path, load_model_dir
-    from .pipeline import Pipeline
-    from .settings import GenerationSettings
-
     text = _read(path)
     doc = DocumentStore(PositionEncoding.UTF32).open(path.resolve().as_uri(), "", 1, text)
     if line > doc.line_count:
@@ -168,7 +167,7 @@ def complete_file(path: Path, line: int, col: int | None, model: str | None, wan
     start = time.perf_counter()
     outcome = pipeline.complete(doc, position, observe=recorder if want_explain else None)
     latency_ms = (time.perf_counter() - start) * 1000
-    ctx = analyze(doc, position)
+    ctx = analyze(doc, position)  # the pipeline's own gate, re-run (cheap, deterministic) to report it
     report: dict[str, Any] = {
         "file": str(path),
         "line": line,
@@ -193,7 +192,7 @@ def complete_file(path: Path, line: int, col: int | None, model: str | None, wan
         ],
     }
     if want_explain and outcome.prompt is not None:
-        limits = pipeline._limits(ctx)  # the same cap the pipeline decoded with
+        limits = pipeline._limits(ctx)  # the same token cap the pipeline decoded with (one source of truth)
         report["explain"] = explain(engine, ctx, outcome, recorder, limits.max_tokens)
     return report
 
