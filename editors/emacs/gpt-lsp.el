@@ -15,8 +15,12 @@
 ;;   (require 'gpt-lsp)
 ;;   (add-hook 'python-mode-hook #'eglot-ensure)     ; or M-x eglot in a buffer
 ;;
-;; Eglot runs one server per buffer: with gpt-lsp registered for python-mode it replaces pyright
-;; etc. there.  Put gpt-lsp first or last in `eglot-server-programs' to choose (see README).
+;; Eglot runs one server per buffer: registered on its own for python-mode, gpt-lsp replaces your
+;; usual Python server there.  To keep both, `gpt-lsp-alongside' registers, for the modes you name,
+;; the `rass' multiplexer (pip package rassumfrassum, by Eglot's author) running your server and
+;; gpt-lsp behind one Eglot connection:
+;;
+;;   (gpt-lsp-alongside '(python-mode python-ts-mode) '("pylsp"))
 
 ;;; Code:
 
@@ -58,6 +62,34 @@ Sent as initializationOptions when the server starts."
 (defun gpt-lsp-register ()
   "Add gpt-lsp to `eglot-server-programs' (done when this file is loaded)."
   (setf (alist-get gpt-lsp-modes eglot-server-programs nil nil #'equal) #'gpt-lsp--contact))
+
+(defcustom gpt-lsp-rass-command '("rass")
+  "The rassumfrassum multiplexer (`pip install rassumfrassum'), used by `gpt-lsp-alongside'."
+  :type '(repeat string))
+
+(defun gpt-lsp--alongside-contact (main-command)
+  "An Eglot contact running MAIN-COMMAND and gpt-lsp behind `rass'.
+rass sends the client's initializationOptions to every server, but
+a `rass' key maps a regexp on a server's name (its program's file
+name, with #N for the Nth server after the first) to options for
+that server only: gpt-lsp's settings reach gpt-lsp alone."
+  (let ((options (make-hash-table :test #'equal))
+        (per-server (make-hash-table :test #'equal)))
+    (puthash (format "^%s#1$" (regexp-quote (file-name-nondirectory (car gpt-lsp-command))))
+             (or gpt-lsp-settings (make-hash-table)) per-server)
+    (puthash "rass" per-server options)
+    (append gpt-lsp-rass-command (list "--") main-command (list "--") gpt-lsp-command
+            (list :initializationOptions options))))
+
+;;;###autoload
+(defun gpt-lsp-alongside (modes main-command)
+  "Serve MODES with MAIN-COMMAND (your usual server) and gpt-lsp.
+Eglot manages one server per buffer, so both run behind the `rass'
+multiplexer: completions from both are merged, diagnostics too, and
+other requests go to the first server supporting them (MAIN-COMMAND).
+MODES is a list of major modes (or Eglot mode specs)."
+  (setf (alist-get modes eglot-server-programs nil nil #'equal)
+        (lambda (&optional _interactive) (gpt-lsp--alongside-contact main-command))))
 
 (defun gpt-lsp--server ()
   (or (eglot-current-server) (user-error "gpt-lsp: no server in this buffer (M-x eglot)")))

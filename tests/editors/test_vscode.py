@@ -101,6 +101,18 @@ def test_activate_against_fake_vscode(
     assert counts["pass"] >= 10
 
 
+def test_languages_and_first_run(compiled: None, npm: str) -> None:
+    """`gptLsp.languages` (contributed default = activation events = the code's list; per-language
+    off, extra languages on), the explain command line, and the first-run "Install with pipx…"
+    prompt (test/languages.test.js; no server needed)."""
+    node = shutil.which("node")
+    assert node
+    proc = _run([node, "--test", "test/languages.test.js"], timeout=120)
+    counts = _tap_counts(proc.stdout)
+    assert proc.returncode == 0 and counts.get("fail") == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert counts.get("pass") == 5 and counts.get("skipped") == 0
+
+
 def test_package_vsix(npm: str, gpt_lsp_server: str, editor_model_dir: Path) -> None:
     """`npm run package` bundles with esbuild and builds a .vsix; the bundle passes the activate() test."""
     vsix = VSCODE / "gpt-lsp.vsix"
@@ -114,6 +126,7 @@ def test_package_vsix(npm: str, gpt_lsp_server: str, editor_model_dir: Path) -> 
     assert not any(n.startswith("extension/src/") or n.startswith("extension/node_modules/") for n in names)
     assert manifest["main"] == "./dist/extension.js"
     assert manifest["capabilities"]["untrustedWorkspaces"]["supported"] == "limited"
+    assert manifest["icon"] == "images/icon.png" and "extension/images/icon.png" in names
     counts = _node_test(
         npm,
         ["test/activate.test.js"],

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE_JSON = Path(__file__).resolve().parents[2] / "editors" / "vscode" / "package.json"
-CLIENT_ONLY = ("gptLsp.server.", "gptLsp.trace.")
+CLIENT_ONLY = ("gptLsp.server.", "gptLsp.trace.", "gptLsp.languages")
 
 settings_mod = pytest.importorskip("gpt_lsp.settings", reason="server/settings.py not written yet")
 
@@ -126,3 +126,25 @@ def test_defaults_are_accepted_by_the_server(properties: dict) -> None:
         node[parts[-1]] = prop["default"]
     assert settings_mod.parse_settings({"gptLsp": nested}) == settings_mod.Settings()
     assert settings_mod.parse_settings(nested) == settings_mod.Settings()
+
+
+def test_languages_setting_defaults_to_languages_with_a_grammar(properties: dict) -> None:
+    """`gptLsp.languages` (client-side): one boolean per language id, on by default, each one a
+    language the server has a grammar for."""
+    from gpt_lsp.languages import supported_language_ids
+
+    setting = properties["gptLsp.languages"]
+    assert setting["type"] == "object" and setting["additionalProperties"] == {"type": "boolean"}
+    assert setting["default"] and all(on is True for on in setting["default"].values())
+    assert set(setting["default"]) <= set(supported_language_ids())
+
+
+def test_icon_and_explain_command_contributed() -> None:
+    manifest = json.loads(PACKAGE_JSON.read_text())
+    icon = PACKAGE_JSON.parent / manifest["icon"]
+    assert icon.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(icon.read_bytes()[16:20], "big") == 128  # IHDR width
+    assert int.from_bytes(icon.read_bytes()[20:24], "big") == 128  # IHDR height
+    titles = {c["command"]: c["title"] for c in manifest["contributes"]["commands"]}
+    assert titles["gptLsp.explain"] == "Show how this was made"
+    assert "gptLsp.installServer" in titles

@@ -30,7 +30,16 @@ class ScriptedEngine:
     def decode(self, ids):
         return "".join(chr(i) for i in ids if i >= 0)
 
-    def generate(self, prompt_ids, limits: DecodeLimits, stop=None, cancelled=lambda: False, healed="", rng=None):
+    def generate(
+        self,
+        prompt_ids,
+        limits: DecodeLimits,
+        stop=None,
+        cancelled=lambda: False,
+        healed="",
+        rng=None,
+        observe=None,
+    ):
         self.calls.append((list(prompt_ids), healed))
         text = healed + self.answers.pop(0) if self.answers else healed
         cut = stop(text + "\n") if stop else None

@@ -1,7 +1,8 @@
 // gpt-lsp for VS Code: starts `gpt-lsp --stdio` and lets vscode-languageclient wire up inline
 // completions (ghost text), list completions, code actions and diagnostics. This file adds what
-// the generic client lacks: finding the server, a status-bar item fed by `gpt-lsp/status`, and
-// toggle / restart / log / status commands.
+// the generic client lacks: finding the server (with a first-run prompt when it is missing), the
+// languages to serve (`gptLsp.languages`), a status-bar item fed by `gpt-lsp/status`, toggle /
+// restart / log / status commands, and "Show how this was made" (`gpt-lsp complete --explain`).
 import * as vscode from 'vscode';
 import {
   ExecuteCommandRequest,
@@ -10,13 +11,15 @@ import {
   ServerOptions,
   State,
 } from 'vscode-languageclient/node';
+import * as fs from 'fs';
+import * as path from 'path';
+import { EXPLAIN_SCHEME, ExplainDocuments, explainAt } from './explain';
+import { enabledLanguages } from './languages';
 import { resolveServerCommand, ServerCommand, ServerNotFoundError } from './serverCommand';
 import { buildServerSettings, SECTION, serverSettingKeys, SettingsObject } from './settings';
 
-export const LANGUAGES = [
-  'python', 'javascript', 'javascriptreact', 'typescript', 'typescriptreact',
-  'go', 'rust', 'java', 'c', 'cpp',
-];
+const INSTALL_CHOICE = 'Install with pipx…';
+const LOCATE_CHOICE = 'Locate gpt-lsp…';
 
 /** Params of the server's `gpt-lsp/status` notification. */
 export interface StatusParams {
@@ -84,6 +87,7 @@ class Controller implements GptLspApi {
   started: Promise<void> = Promise.resolve();
   readonly statusBar = new StatusBar();
   readonly log: vscode.LogOutputChannel;
+  readonly explanations = new ExplainDocuments();
   private readonly keys: string[];
 
   constructor(context: vscode.ExtensionContext) {
@@ -94,6 +98,11 @@ class Controller implements GptLspApi {
   serverSettings(): SettingsObject {
     const config = vscode.workspace.getConfiguration(SECTION);
     return buildServerSettings(this.keys, (key) => config.get(key));
+  }
+
+  /** The language ids the client attaches to, from `gptLsp.languages`. */
+  languages(): string[] {
+    return enabledLanguages(vscode.workspace.getConfiguration(SECTION).get('languages'));
   }
 
   private command(): ServerCommand {
@@ -134,7 +143,7 @@ class Controller implements GptLspApi {
     this.log.info(`Starting ${cmd.command} ${cmd.args.join(' ')} (from ${cmd.source})`);
     const serverOptions: ServerOptions = { command: cmd.command, args: cmd.args, options: { env: process.env } };
     const clientOptions: LanguageClientOptions = {
-      documentSelector: LANGUAGES.flatMap((language) => [
+      documentSelector: this.languages().flatMap((language) => [
         { scheme: 'file', language },
         { scheme: 'untitled', language },
       ]),
@@ -176,18 +185,50 @@ class Controller implements GptLspApi {
     if (this.statusBar.state === 'starting') this.statusBar.set('ready', 'Server started');
   }
 
+  /** First run without a server: offer to install it from a checkout, or to point at one. */
   private async notifyMissing(message: string, fix: string): Promise<void> {
-    const choice = await vscode.window.showErrorMessage(`gpt-lsp: ${message} ${fix}`, 'Open Settings', 'Show Log');
-    if (choice === 'Open Settings') {
-      await vscode.commands.executeCommand('workbench.action.openSettings', 'gptLsp.server');
-    } else if (choice === 'Show Log') {
-      this.log.show(true);
+    const choice = await vscode.window.showErrorMessage(
+      `gpt-lsp: ${message} ${fix}`, INSTALL_CHOICE, LOCATE_CHOICE, 'Open Settings');
+    if (choice === INSTALL_CHOICE) await this.installWithPipx();
+    else if (choice === LOCATE_CHOICE) await this.locateServer();
+    else if (choice === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', 'gptLsp.server');
+  }
+
+  /** Pick a gpt-lsp checkout and run `pipx install` on it in a terminal the user can watch. */
+  async installWithPipx(): Promise<void> {
+    const picked = await vscode.window.showOpenDialog({
+      canSelectFolders: true, canSelectFiles: false, canSelectMany: false,
+      openLabel: 'Install gpt-lsp from this checkout', title: 'The gpt-lsp source folder (it has pyproject.toml)',
+    });
+    const folder = picked?.[0]?.fsPath;
+    if (!folder) return;
+    const pyproject = path.join(folder, 'pyproject.toml');
+    if (!fs.existsSync(pyproject) || !/^name\s*=\s*"gpt-lsp"/m.test(fs.readFileSync(pyproject, 'utf8'))) {
+      void vscode.window.showErrorMessage(`gpt-lsp: ${folder} is not a gpt-lsp checkout (no pyproject.toml naming gpt-lsp).`);
+      return;
     }
+    const terminal = vscode.window.createTerminal({ name: 'gpt-lsp install' });
+    terminal.show();
+    terminal.sendText(`pipx install ${JSON.stringify(folder)}`);
+    const next = await vscode.window.showInformationMessage(
+      'gpt-lsp: installing with pipx in the terminal. Restart the server when it has finished.', 'Restart Server');
+    if (next === 'Restart Server') await this.restart();
+  }
+
+  /** Pick the gpt-lsp executable; saving `gptLsp.server.path` restarts the server. */
+  async locateServer(): Promise<void> {
+    const picked = await vscode.window.showOpenDialog({
+      canSelectFiles: true, canSelectFolders: false, canSelectMany: false,
+      openLabel: 'Use this gpt-lsp', title: 'The gpt-lsp executable (for example ~/.local/bin/gpt-lsp)',
+    });
+    const file = picked?.[0]?.fsPath;
+    if (!file) return;
+    await vscode.workspace.getConfiguration(SECTION).update('server.path', file, vscode.ConfigurationTarget.Global);
   }
 
   private async notifyFailed(cmd: ServerCommand, message: string): Promise<void> {
     const hint = cmd.source === 'gptLsp.server.pythonPath'
-      ? ` Does ${cmd.command} have gpt-lsp installed (\`${cmd.command} -m pip install gpt-lsp\`)?`
+      ? ` Does ${cmd.command} have gpt-lsp installed (\`${cmd.command} -m pip install /path/to/gpt-lsp\`)?`
       : '';
     const choice = await vscode.window.showErrorMessage(
       `gpt-lsp: the server (${cmd.command}) failed to start: ${message}.${hint}`, 'Show Log', 'Open Settings');
@@ -251,10 +292,48 @@ class Controller implements GptLspApi {
     if (choice?.action) await vscode.commands.executeCommand(choice.action);
   }
 
+  /** "Show how this was made": the `--explain` report for the cursor, in a read-only document. */
+  async explain(): Promise<vscode.Uri | undefined> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      void vscode.window.showWarningMessage('gpt-lsp: open a file and place the cursor where a completion would go.');
+      return undefined;
+    }
+    let cmd: ServerCommand;
+    try {
+      cmd = this.command();
+    } catch (err) {
+      if (err instanceof ServerNotFoundError) {
+        void this.notifyMissing(err.message, err.fix);
+        return undefined;
+      }
+      throw err;
+    }
+    // The model the running server serves (it may come from server.args); else the setting.
+    const status = this.client?.isRunning()
+      ? await this.serverCommand<{ model?: string }>('gpt-lsp.status').catch(() => undefined)
+      : undefined;
+    const model = status?.model ?? vscode.workspace.getConfiguration(SECTION).get<string | null>('model.path') ?? undefined;
+    try {
+      const uri = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: 'gpt-lsp: explaining the completion' },
+        () => explainAt(editor, cmd, model || undefined, this.explanations));
+      const doc = await vscode.workspace.openTextDocument(uri);
+      await vscode.window.showTextDocument(doc, { preview: false, viewColumn: vscode.ViewColumn.Beside });
+      return uri;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.error(`gpt-lsp complete --explain: ${message}`);
+      void vscode.window.showErrorMessage(`gpt-lsp: could not explain the completion: ${message}`, 'Show Log')
+        .then((choice) => choice === 'Show Log' ? this.log.show(true) : undefined);
+      return undefined;
+    }
+  }
+
   async onConfigurationChanged(e: vscode.ConfigurationChangeEvent): Promise<void> {
     if (!e.affectsConfiguration(SECTION)) return;
-    if (e.affectsConfiguration(`${SECTION}.server`)) {
-      this.log.info('Server launch settings changed; restarting');
+    if (e.affectsConfiguration(`${SECTION}.server`) || e.affectsConfiguration(`${SECTION}.languages`)) {
+      this.log.info('Server launch settings or languages changed; restarting');
       await this.restart();
       return;
     }
@@ -276,6 +355,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<GptLsp
     vscode.commands.registerCommand('gptLsp.restart', () => c.restart()),
     vscode.commands.registerCommand('gptLsp.showLog', () => c.log.show(true)),
     vscode.commands.registerCommand('gptLsp.showStatus', () => c.showStatus()),
+    vscode.commands.registerCommand('gptLsp.explain', () => c.explain()),
+    vscode.commands.registerCommand('gptLsp.installServer', () => c.installWithPipx()),
+    vscode.workspace.registerTextDocumentContentProvider(EXPLAIN_SCHEME, c.explanations),
     vscode.workspace.onDidChangeConfiguration((e) => c.onConfigurationChanged(e)),
     { dispose: () => void c.stop() },
   );

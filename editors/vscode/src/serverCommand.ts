@@ -29,8 +29,9 @@ export class ServerNotFoundError extends Error {
 }
 
 export const INSTALL_FIX =
-  'Install the server with `pipx install gpt-lsp` (or `pip install gpt-lsp`), or set ' +
-  '"gptLsp.server.path" to the gpt-lsp executable, or "gptLsp.server.pythonPath" to a Python that has it.';
+  'gpt-lsp is not published on PyPI yet: install the server from a checkout with ' +
+  '`pipx install /path/to/gpt-lsp`, or set "gptLsp.server.path" to the gpt-lsp executable, or ' +
+  '"gptLsp.server.pythonPath" to a Python that has it.';
 
 /** Runs the console script's entry point, so any interpreter with the package installed works. */
 export const PYTHON_BOOTSTRAP = 'import sys; from gpt_lsp.cli import main; sys.exit(main())';
@@ -123,4 +124,15 @@ export function resolveServerCommand(
     findOnPath('gpt-lsp', path.join(os.homedir(), '.local', 'bin'), platform);
   if (onPath) return { command: onPath, args: ['--stdio', ...extra], source: 'PATH' };
   throw new ServerNotFoundError('The gpt-lsp language server was not found on PATH.', INSTALL_FIX);
+}
+
+/** The same program run as a one-shot CLI (`gpt-lsp complete ...`) instead of `--stdio`. */
+export function cliCommand(server: ServerCommand, subcommand: string[]): { command: string; args: string[] } {
+  const stdio = server.args.indexOf('--stdio');
+  return { command: server.command, args: [...server.args.slice(0, Math.max(stdio, 0)), ...subcommand] };
+}
+
+/** `FILE:LINE:COL` for `gpt-lsp complete`: 1-based, COL in characters (VS Code counts UTF-16 units). */
+export function completeTarget(file: string, line: number, lineText: string, utf16Character: number): string {
+  return `${file}:${line + 1}:${Array.from(lineText.slice(0, utf16Character)).length + 1}`;
 }

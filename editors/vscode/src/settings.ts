@@ -1,8 +1,8 @@
 // The settings object sent to the server (initializationOptions and workspace/didChangeConfiguration).
 // The server rejects unknown keys, so only the keys it knows are sent: the ones package.json
-// contributes minus the client-side ones (gptLsp.server.*, gptLsp.trace.*).
+// contributes minus the client-side ones (gptLsp.server.*, gptLsp.trace.*, gptLsp.languages).
 export const SECTION = 'gptLsp';
-export const CLIENT_ONLY_PREFIXES = ['server.', 'trace.'];
+export const CLIENT_ONLY_PREFIXES = ['server.', 'trace.', 'languages'];
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type SettingsObject = { [key: string]: Json };

@@ -34,13 +34,25 @@ async function until(what, fn, timeoutMs = 30000) {
   }
 }
 
+const LOCATE = 'Locate gpt-lsp…';
+
 test('activate() against the real server', { skip, timeout: 120000 }, async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gpt-lsp-vscode-'));
+  // The first-run prompt waits for the user; the test answers "Locate gpt-lsp…" when it is ready.
+  let answerPrompt;
+  const userAnswer = new Promise((resolve) => { answerPrompt = resolve; });
   const fake = createFake({
     packageJson,
-    config: { 'gptLsp.server.path': path.join(tmp, 'no-such-gpt-lsp'), 'gptLsp.generation.timeoutMs': 5000 },
+    config: {
+      'gptLsp.server.path': path.join(tmp, 'no-such-gpt-lsp'),
+      'gptLsp.server.args': ['--model', model],
+      'gptLsp.generation.timeoutMs': 5000,
+      'gptLsp.languages': { go: false },
+    },
     workspaceFolders: [{ uri: { scheme: 'file', fsPath: tmp, toString: () => 'file://' + tmp }, name: 'ws', index: 0 }],
+    answer: (level, message, items) => (level === 'error' && items.includes(LOCATE) ? userAnswer : undefined),
   });
+  fake.openDialogResult = (o) => (o.canSelectFiles ? [fake.vscode.Uri.file(server)] : undefined);
   const restore = installFake(fake);
   t.after(restore);
   // GPT_LSP_EXTENSION=dist/extension.js tests the esbuild bundle that goes into the .vsix.
@@ -53,21 +65,25 @@ test('activate() against the real server', { skip, timeout: 120000 }, async (t) 
     for (const id of contributed) assert.ok(fake.commands.has(id), `command ${id} not registered`);
   });
 
-  await t.test('a missing server gives a clear notification with the fix', async () => {
+  await t.test('a missing server gives a first-run prompt with the fix', async () => {
     await api.started;
     const err = fake.messages.find((m) => m.level === 'error');
     assert.ok(err, `no error notification; messages: ${JSON.stringify(fake.messages)}`);
     assert.match(err.message, /gptLsp\.server\.path/);
-    assert.match(err.message, /pip(x)? install gpt-lsp/);
-    assert.deepEqual(err.items, ['Open Settings', 'Show Log']);
+    assert.match(err.message, /not published on PyPI yet/);
+    assert.match(err.message, /pipx install \/path\/to\/gpt-lsp/);
+    assert.deepEqual(err.items, ['Install with pipx…', LOCATE, 'Open Settings']);
     assert.equal(api.statusBar.state, 'missing');
     assert.match(fake.statusBarItems[0].text, /warning/);
     assert.equal(api.client, undefined);
   });
 
-  await t.test('fixing gptLsp.server.path restarts the server', async () => {
-    fake.changeConfiguration({ 'gptLsp.server.path': server, 'gptLsp.server.args': ['--model', model] });
+  await t.test('"Locate gpt-lsp…" saves gptLsp.server.path and starts the server', async () => {
+    answerPrompt(LOCATE);
     await until('client running', () => api.client && api.client.isRunning());
+    const dialog = fake.messages.find((m) => m.level === 'openDialog');
+    assert.equal(dialog.options.canSelectFiles, true);
+    assert.equal(fake.config['gptLsp.server.path'], server);
     const caps = api.client.initializeResult.capabilities;
     assert.ok(caps.inlineCompletionProvider, 'server did not announce inlineCompletionProvider');
     assert.ok(caps.completionProvider, 'server did not announce completionProvider');
@@ -88,6 +104,10 @@ test('activate() against the real server', { skip, timeout: 120000 }, async (t) 
     const tried = [];
     for (const [i, c] of CANDIDATES.entries()) {
       doc = fake.openDocument(path.join(tmp, `example${i}.${c.ext}`), c.languageId, c.text);
+      if (c.languageId === 'go') {  // gptLsp.languages turned Go off
+        assert.equal(fake.vscode.languages.match(selector, doc), 0, 'go is off but the selector matches it');
+        continue;
+      }
       assert.ok(fake.vscode.languages.match(selector, doc) > 0, `${c.languageId} document not matched by the selector`);
       const end = endPosition(c.text);
       pos = new fake.vscode.Position(end.line, end.character);
@@ -107,6 +127,23 @@ test('activate() against the real server', { skip, timeout: 120000 }, async (t) 
     assert.ok(item.range instanceof fake.vscode.Range);
     assert.equal(item.range.end.line, pos.line);
     assert.equal(item.range.end.character, pos.character);
+  });
+
+  await t.test('"Show how this was made" opens the --explain report read-only', async () => {
+    fake.vscode.window.activeTextEditor = { document: doc, selection: { active: pos } };
+    const uri = await fake.commands.get('gptLsp.explain')();
+    assert.ok(uri, `no report; messages: ${JSON.stringify(fake.messages.slice(-3))}`);
+    assert.equal(uri.scheme, 'gpt-lsp-explain');
+    const shown = fake.shownDocuments[fake.shownDocuments.length - 1].doc;
+    assert.equal(shown.readOnly, true);
+    const text = shown.getText();
+    assert.ok(text.startsWith(`How gpt-lsp completes ${doc.uri.fsPath}:${pos.line + 1}:${pos.character + 1}`), text.slice(0, 200));
+    assert.match(text, /context: (line|block)/);
+    assert.match(text, /=== prompt: \d+ tokens/);
+    assert.match(text, /=== decoded tokens \(\d+\): probability/);
+    if (process.env.GPT_LSP_EXPECT && doc.uri.fsPath.endsWith('example0.py')) {
+      assert.ok(text.includes(`---\n${process.env.GPT_LSP_EXPECT}`) || text.includes(process.env.GPT_LSP_EXPECT), text);
+    }
   });
 
   await t.test('the completion provider answers with list items that carry a text edit', async () => {
@@ -153,6 +190,16 @@ test('activate() against the real server', { skip, timeout: 120000 }, async (t) 
       return (Array.isArray(r) ? r : r.items).length === 0;
     }, 15000);
     fake.changeConfiguration({ 'gptLsp.completion.enable': true });
+  });
+
+  await t.test('turning a language on in gptLsp.languages restarts with it in the selector', async () => {
+    const before = api.client;
+    const go = fake.openDocument(path.join(tmp, 'main.go'), 'go', 'package main\n');
+    fake.changeConfiguration({ 'gptLsp.languages': { go: true } });
+    await until('restarted client', () => api.client && api.client !== before && api.client.isRunning());
+    const inline = fake.providers('registerInlineCompletionItemProvider');
+    const [selector] = inline[inline.length - 1];
+    assert.ok(fake.vscode.languages.match(selector, go) > 0, 'go not matched after enabling it');
   });
 
   await t.test('deactivate() shuts the server down', async () => {

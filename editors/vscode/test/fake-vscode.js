@@ -124,6 +124,7 @@ const enums = {
   SignatureHelpTriggerKind: { Invoke: 1, TriggerCharacter: 2, ContentChange: 3 },
   TextDocumentSaveReason: { Manual: 1, AfterDelay: 2, FocusOut: 3 },
   StatusBarAlignment: { Left: 1, Right: 2 },
+  ViewColumn: { Active: -1, Beside: -2, One: 1, Two: 2 },
   ProgressLocation: { SourceControl: 1, Window: 10, Notification: 15 },
   LogLevel: { Off: 0, Trace: 1, Debug: 2, Info: 3, Warning: 4, Error: 5 },
   FileType: { Unknown: 0, File: 1, Directory: 2, SymbolicLink: 64 },
@@ -230,7 +231,8 @@ function createFake(options = {}) {
       },
       has(key) { return (prefix + key) in config; },
       inspect(key) { return { key: prefix + key, globalValue: config[prefix + key] }; },
-      update(key, value) { config[prefix + key] = value; return Promise.resolve(); },
+      // Like VS Code, saving a setting fires onDidChangeConfiguration.
+      update(key, value) { fake.changeConfiguration({ [prefix + key]: value }); return Promise.resolve(); },
     };
   }
   function setPath(obj, dotted, value) {
@@ -248,10 +250,16 @@ function createFake(options = {}) {
     return ch;
   }
 
+  // Tests script the user's answers: fake.answer(level, message, items) -> the chosen item;
+  // fake.openDialogResult(options) -> the Uri[] an open dialog returns.
   const showMessage = (level) => (message, ...items) => {
-    messages.push({ level, message, items: items.filter((i) => typeof i === 'string' || (i && i.title)) });
-    return Promise.resolve(undefined);
+    const choices = items.filter((i) => typeof i === 'string' || (i && i.title));
+    messages.push({ level, message, items: choices });
+    return Promise.resolve(fake.answer(level, message, choices));
   };
+  const contentProviders = new Map();
+  const terminals = [];
+  const shownDocuments = [];
 
   const vscode = {
     version: '1.91.0',
@@ -288,6 +296,13 @@ function createFake(options = {}) {
       showInformationMessage: showMessage('info'),
       showQuickPick: (items) => { messages.push({ level: 'quickpick', items }); return Promise.resolve(undefined); },
       withProgress: (_o, task) => task({ report: () => undefined }, new CancellationTokenSource().token),
+      showOpenDialog: (o) => { messages.push({ level: 'openDialog', options: o }); return Promise.resolve(fake.openDialogResult(o)); },
+      createTerminal(o) {
+        const terminal = { name: o && o.name, sent: [], shown: false, sendText(t) { this.sent.push(t); }, show() { this.shown = true; }, dispose() {} };
+        terminals.push(terminal);
+        return terminal;
+      },
+      showTextDocument: (doc, o) => { shownDocuments.push({ doc, options: o }); return Promise.resolve({ document: doc }); },
     }, registrations),
     workspace: namespace('workspace', {
       workspaceFolders: options.workspaceFolders,
@@ -302,6 +317,18 @@ function createFake(options = {}) {
       createFileSystemWatcher: () => ({ onDidCreate: () => new FakeDisposable(), onDidChange: () => new FakeDisposable(), onDidDelete: () => new FakeDisposable(), dispose() {} }),
       applyEdit: () => Promise.resolve(true),
       getWorkspaceFolder: () => undefined,
+      registerTextDocumentContentProvider(scheme, provider) {
+        contentProviders.set(scheme, provider);
+        return new FakeDisposable(() => contentProviders.delete(scheme));
+      },
+      /** Virtual documents (a registered scheme) come from their provider, read-only as in VS Code. */
+      async openTextDocument(uri) {
+        const provider = contentProviders.get(uri.scheme);
+        if (!provider) throw new Error(`fake openTextDocument: no provider for ${uri.toString()}`);
+        const doc = new FakeTextDocument(uri, 'plaintext', await provider.provideTextDocumentContent(uri, fake.token()));
+        doc.readOnly = true;
+        return doc;
+      },
       fs: { stat: () => Promise.reject(new Error('no fs')) },
     }, registrations),
     languages: namespace('languages', {
@@ -358,6 +385,9 @@ function createFake(options = {}) {
   const fake = {
     vscode: root,
     config, registrations, commands, messages, statusBarItems, outputLines, textDocuments, diagnostics, missing,
+    contentProviders, terminals, shownDocuments,
+    answer: options.answer || (() => undefined),
+    openDialogResult: options.openDialogResult || (() => undefined),
     /** Open a document: add it to workspace.textDocuments and fire onDidOpenTextDocument. */
     openDocument(fsPath, languageId, text) {
       const doc = new FakeTextDocument(Uri.file(fsPath), languageId, text);

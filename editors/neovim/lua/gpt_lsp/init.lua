@@ -15,7 +15,7 @@ local has_011 = vim.fn.has("nvim-0.11") == 1
 M.defaults = {
   --- Full server command. nil: built from `server_path`, `model`, `log_file`.
   cmd = nil,
-  --- The gpt-lsp executable (`pipx install gpt-lsp` puts it on PATH).
+  --- The gpt-lsp executable (`pipx install /path/to/gpt-lsp` puts it on PATH; not on PyPI yet).
   server_path = "gpt-lsp",
   --- Model directory passed as `--model` (nil: the server's setting/default).
   model = nil,
@@ -152,6 +152,9 @@ end
 function M.config(opts)
   opts = opts or M.options
   local settings = opts.settings or {}
+  if vim.tbl_isempty(settings) then
+    settings = vim.empty_dict() -- sent as {} (an empty Lua table would go out as the JSON list [])
+  end
   return {
     name = NAME,
     cmd = M.cmd(opts),
@@ -170,8 +173,9 @@ local function check_executable(cmd)
   if vim.fn.executable(cmd[1]) == 1 then
     return true
   end
-  notify(("server executable %q not found. Install it with `pipx install gpt-lsp` (or `pip install gpt-lsp`),"
-    .. " or pass server_path/cmd to require('gpt_lsp').setup()."):format(cmd[1]), vim.log.levels.ERROR)
+  notify(("server executable %q not found. Install it from a checkout with `pipx install /path/to/gpt-lsp`"
+    .. " (not on PyPI yet), or pass server_path/cmd to require('gpt_lsp').setup(). See :checkhealth gpt_lsp.")
+    :format(cmd[1]), vim.log.levels.ERROR)
   return false
 end
 
