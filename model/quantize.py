@@ -2,7 +2,9 @@
 
 Dynamic quantization needs no calibration data and about halves CPU latency for small decoders.
 Only MatMul/Gemm with a constant weight are quantized: the attention products (Q·Kᵀ, A·V) multiply
-two activations, and quantizing those costs accuracy for no size gain.
+two activations, and quantizing those costs accuracy for no size gain. Embedding lookups (Gather on
+a constant table) are stored int8 too and dequantized row by row: Gemma's 262,144 x 640 table is
+671 MB in fp32, more than the rest of the model.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def quantize_int8(src: Path, dst: Path) -> Path:
             model_input=Path(src),
             model_output=Path(dst),
             weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul", "Gemm"],
+            op_types_to_quantize=["MatMul", "Gemm", "Gather"],
             per_channel=False,
             extra_options={"MatMulConstBOnly": True},
         )

@@ -117,9 +117,12 @@ class Pipeline:
         # A prefix-only prompt never sends the suffix, so it is not redacted on every keystroke.
         sent = (ctx.prefix, ctx.suffix if self.fim else "", ctx.extra)
         prefix, suffix, extra = (redact_secrets(part)[0] for part in sent)
-        budget = self.engine.context_length - limits.max_tokens
+        bos = self.engine.bos_id
+        budget = self.engine.context_length - limits.max_tokens - (bos is not None)
         prompt = build_fim_prompt(self.engine, self.fim, prefix, suffix, budget, extra, self.token_healing)
-        if not prompt.ids:  # a prefix-only prompt at the very start of a file: begin a new document
+        if bos is not None:  # models trained with <bos> at position 0 (Gemma, Llama) need it there
+            prompt = replace(prompt, ids=[bos, *prompt.ids])
+        elif not prompt.ids:  # a prefix-only prompt at the very start of a file: begin a new document
             prompt = replace(prompt, ids=[self.engine.eos_id])
         lap("prompt")
         stop = line_stop if ctx.kind is CompletionKind.LINE else block_stop(_min_indent(ctx))

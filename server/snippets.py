@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import numpy as np
@@ -418,8 +418,10 @@ def generate_snippet(
 ) -> SnippetOutcome:
     """Decode up to `n` candidates (greedy first, then sampled) and keep those that parse in context."""
     prefix, suffix = doc.text[: plan.start] + plan.lead, doc.text[plan.end :]
-    budget = engine.context_length - limits.max_tokens
+    budget = engine.context_length - limits.max_tokens - (engine.bos_id is not None)
     prompt = build_fim_prompt(engine, engine.fim, prefix, suffix, budget, heal=False)
+    if engine.bos_id is not None:
+        prompt = replace(prompt, ids=[engine.bos_id, *prompt.ids])
     stop = _stop_rule(plan)
     rng = np.random.default_rng()
     edits: list[Edit] = []
