@@ -5,6 +5,8 @@ an inline completion request after each), and reports completion latency p50/p95
 trivial request sent while a decode runs (RELIABILITY.md #15: the event loop must not block),
 and the server's RSS growth. With `--compare-variants` it runs fp32 and int8 in the same process
 and prints their ratio, since the machine is shared and only same-run ratios are comparable.
+With `--peers` it first measures raw prefill and decode speed of the same model and prompt through
+the engine and through HF generate, optimum and llama.cpp (model/peers.py), and prints the ratios.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def _rss_kb(pid: int) -> int:
         return 0
 
 
-async def bench_server(model_dir: Path, variant: str, keystrokes: int) -> dict[str, Any]:
+async def bench_server(model_dir: Path, variant: str, keystrokes: int, threads: int = 0) -> dict[str, Any]:
     from lsprotocol import types as lsp
     from pygls.lsp.client import LanguageClient
 
@@ -55,7 +57,7 @@ async def bench_server(model_dir: Path, variant: str, keystrokes: int) -> dict[s
     client.feature("gpt-lsp/status")(lambda p: ready.set() if p.state in ("ready", "error") else None)
     await client.start_io(sys.executable, "-m", "gpt_lsp", "--stdio", "--model", str(model_dir))
     pid = client._server.pid  # type: ignore[attr-defined]
-    options = {"model": {"variant": variant}, "generation": {"timeoutMs": 2000}}
+    options = {"model": {"variant": variant, "threads": threads}, "generation": {"timeoutMs": 2000}}
     await client.initialize_async(
         lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), initialization_options=options)
     )
@@ -109,20 +111,61 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "bench", help="latency through the real server on a replayed typing trace", description=__doc__
     )
-    p.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    p.add_argument("model_dir", metavar="MODEL", help="model directory, GGUF file or model name")
     p.add_argument(
         "--keystrokes", type=int, default=0, help="replay only this many characters (0 = the whole trace)"
     )
     p.add_argument(
         "--compare-variants", action="store_true", help="run fp32 and int8 in one process and print the ratio"
     )
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="also time prefill and decode at --context tokens against HF generate, optimum and llama.cpp",
+    )
+    p.add_argument(
+        "--context", type=int, default=512, help="context length of the decode figures (default 512)"
+    )
+    p.add_argument("--threads", type=int, default=0, help="threads for every runtime (default: all cores)")
     p.set_defaults(func=run)
 
 
+def _print_peers(model_dir: Any, threads: int, context: int) -> None:
+    from gpt_lsp.model.peers import compare
+
+    results = compare(model_dir, threads, context)
+    print(f"decode at {context} tokens of context, {threads} threads (medians):")
+    for r in results:
+        if r.skipped:
+            print(f"  {r.runtime}: skipped: {r.skipped}")
+        else:
+            print(
+                f"  {r.runtime}: prefill {r.prefill_ms:.0f} ms, decode {r.decode_ms_per_token:.1f} ms/token"
+            )
+    ours = [r for r in results if r.runtime.startswith("gpt-lsp") and r.decode_ms_per_token]
+    best = min(ours, key=lambda r: r.decode_ms_per_token or 0.0)
+    for r in results:
+        if r.decode_ms_per_token and not r.runtime.startswith("gpt-lsp"):
+            print(
+                f"  {r.runtime} / {best.runtime}: {r.decode_ms_per_token / best.decode_ms_per_token:.2f}x per token"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
+    from gpt_lsp.model_dir import ModelDirError, load_model_dir, resolve_model
+
+    try:
+        model_dir = load_model_dir(resolve_model(args.model_dir))
+    except ModelDirError as err:
+        print(f"gpt-lsp bench: error: {err}", file=sys.stderr)
+        return 2
+    args.model_dir = model_dir.path
+    threads = args.threads or os.cpu_count() or 1
+    print(f"cpu cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, model: {args.model_dir}")
+    if args.peers:
+        _print_peers(model_dir, threads, args.context)
     variants = ["fp32", "int8"] if args.compare_variants else ["auto"]
-    results = [asyncio.run(bench_server(args.model_dir, v, args.keystrokes)) for v in variants]
-    print(f"cpu cores: {os.cpu_count()}, model: {args.model_dir}")
+    results = [asyncio.run(bench_server(args.model_dir, v, args.keystrokes, threads)) for v in variants]
     for r in results:
         print(
             f"{r['variant']:>5}: {r['requests']} completions, p50 {r['completion_p50_ms']:.1f} ms, "

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gpt_lsp.model_dir import user_cache_dir
+from gpt_lsp.model_select import is_gguf
 
 
 class PretrainedError(Exception):
@@ -132,18 +133,6 @@ def _gguf_license(path: Path) -> dict[str, str]:
         if field is not None and field.data:
             found[out_key] = bytes(field.parts[field.data[0]]).decode("utf-8", "replace")
     return found
-
-
-GGUF_MAGIC = b"GGUF"  # the first four bytes of every GGUF file (llama.cpp's gguf.h)
-
-
-def is_gguf(path: Path) -> bool:
-    """Whether `path` is a GGUF file, by its magic bytes: Ollama stores them as `sha256-...` blobs."""
-    path = Path(path)
-    if not path.is_file():
-        return False
-    with path.open("rb") as handle:
-        return handle.read(4) == GGUF_MAGIC
 
 
 def checkpoint_provenance(checkpoint: Path) -> dict[str, str]:

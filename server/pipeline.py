@@ -26,6 +26,9 @@ from .settings import GenerationSettings
 
 log = logging.getLogger(__name__)
 
+# The prompt window's start moves in blocks of this many tokens, so that keystrokes at the end of
+# a long file share the prompt's start and the engine prefills only what changed (engine.prefill).
+PROMPT_STEP = 64
 # Parse-checking a completion re-parses the document (incrementally); above this size it costs more than it saves.
 PARSE_CHECK_MAX_CHARS = 1_000_000
 
@@ -119,7 +122,9 @@ class Pipeline:
         prefix, suffix, extra = (redact_secrets(part)[0] for part in sent)
         bos = self.engine.bos_id
         budget = self.engine.context_length - limits.max_tokens - (bos is not None)
-        prompt = build_fim_prompt(self.engine, self.fim, prefix, suffix, budget, extra, self.token_healing)
+        prompt = build_fim_prompt(
+            self.engine, self.fim, prefix, suffix, budget, extra, self.token_healing, step=PROMPT_STEP
+        )
         if bos is not None:  # models trained with <bos> at position 0 (Gemma, Llama) need it there
             prompt = replace(prompt, ids=[bos, *prompt.ids])
         elif not prompt.ids:  # a prefix-only prompt at the very start of a file: begin a new document

@@ -23,6 +23,7 @@ from .assist import Assist
 from .documents import Document, DocumentStore, Position, PositionEncoding, TextChange
 from .engine import Engine
 from .model_dir import ModelDirError, default_model_path, load_model_dir
+from .model_select import resolve_model
 from .pipeline import Outcome, Pipeline
 from .settings import Settings
 
@@ -89,6 +90,7 @@ class Session:
 
     def _load(self, path: Path, variant: str, threads: int) -> None:
         try:
+            path = resolve_model(path, on_stage=lambda line: self.set_status("disabled", line))
             engine = Engine(load_model_dir(path), variant, threads)
             warm_ms = engine.warm_up()
         except ModelDirError as err:

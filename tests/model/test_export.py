@@ -363,9 +363,10 @@ def test_fim_spelling_of_the_tokenizer_is_recorded(tmp_path):
 def test_gguf_is_recognised_by_its_magic_bytes_not_its_name(tmp_path, monkeypatch):
     """An Ollama blob has no extension; a file called .gguf that is not one is an error."""
     from gpt_lsp.model import pretrained
+    from gpt_lsp.model_select import GGUF_MAGIC
 
     blob = tmp_path / "sha256-0123abcd"
-    blob.write_bytes(pretrained.GGUF_MAGIC + b"\x03\x00\x00\x00rest")
+    blob.write_bytes(GGUF_MAGIC + b"\x03\x00\x00\x00rest")
     fake = tmp_path / "fake.gguf"
     fake.write_bytes(b"not a gguf")
     seen = []
