@@ -116,6 +116,16 @@ def build_tiny_model_dir(path: Path, model_type: str = "gpt2") -> ModelDir:
     return export_checkpoint(checkpoint, path, int8=True)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of the real 253 MB Gemma run only when asked for (`make gemma-test`, `-m gemma`)."""
+    if "gemma" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="needs the real Gemma 3 270M: run `make gemma-test`")
+    for item in items:
+        if "gemma" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer() -> Tokenizer:
     return build_tiny_tokenizer()
