@@ -14,6 +14,7 @@ so the reused cache is the one a full prefill would compute (up to float roundin
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import time
@@ -117,6 +118,7 @@ class Engine:
         self.context_length = self.config.context_length
         self.completion_prompt = self.config.completion_prompt  # "fim" or "prefix"
         self._vocab_text: list[str] | None = None
+        self._sorted_vocab: tuple[list[str], np.ndarray, dict[str, list[int]]] | None = None
         # Both switches are off only to measure what they buy (gpt-lsp eval --no-repetition-guard,
         # --repetition-penalty): the guard cuts a loop after the fact; the CTRL-style penalty
         # (Keskar et al. 2019) on tokens this completion already produced keeps small models out of it.
@@ -275,10 +277,25 @@ class Engine:
         self.last_prefill_tokens = len(prompt) - reused
         return logits, past
 
+    def _healing_index(self) -> tuple[list[str], np.ndarray, dict[str, list[int]]]:
+        """Token texts sorted (with their ids) and grouped by text, built once: with a 262k-token
+        vocabulary, scanning every token on each healed step would cost tens of milliseconds."""
+        if self._sorted_vocab is None:
+            vocab = self.vocab_text()
+            order = sorted((i for i, t in enumerate(vocab) if t), key=vocab.__getitem__)
+            by_text: dict[str, list[int]] = {}
+            for i in order:
+                by_text.setdefault(vocab[i], []).append(i)
+            self._sorted_vocab = ([vocab[i] for i in order], np.asarray(order, dtype=np.int64), by_text)
+        return self._sorted_vocab
+
     def _constrain(self, scores: np.ndarray, pending: str) -> np.ndarray:
-        """Mask every token that contradicts the characters still owed to token healing."""
-        vocab = self.vocab_text()
-        allowed = [i for i, t in enumerate(vocab) if t and (t.startswith(pending) or pending.startswith(t))]
+        """Mask every token that contradicts the characters still owed to token healing: allowed are
+        tokens that start with `pending` (a sorted range) and tokens that are a prefix of it."""
+        texts, ids, by_text = self._healing_index()
+        lo = bisect.bisect_left(texts, pending)
+        hi = bisect.bisect_left(texts, pending + "\U0010ffff", lo)
+        allowed = [*ids[lo:hi].tolist(), *(i for k in range(1, len(pending)) for i in by_text.get(pending[:k], ()))]
         masked = np.full_like(scores, -np.inf)
         masked[allowed] = scores[allowed]
         return masked

@@ -119,3 +119,11 @@ def test_a_repeated_prompt_still_runs_its_last_token(engine):
     again = engine.generate(ids, DecodeLimits(max_tokens=4, timeout_ms=10_000))
     assert engine.last_prefill_tokens == 1
     assert again.ids == first.ids
+
+
+@pytest.mark.parametrize("pending", ["s", "se", "self", "re", "_", "x_y", "return"])
+def test_healing_mask_equals_scanning_the_vocabulary(engine, pending):
+    vocab = engine.vocab_text()
+    expected = {i for i, t in enumerate(vocab) if t and (t.startswith(pending) or pending.startswith(t))}
+    masked = engine._constrain(np.zeros(len(vocab)), pending)
+    assert set(np.flatnonzero(np.isfinite(masked)).tolist()) == expected
