@@ -35,14 +35,18 @@ class Figures:
     skipped: str = ""
 
 
-def prompt_ids(engine: Any, length: int) -> list[int]:
+def prompt_ids(model_dir: ModelDir, length: int) -> list[int]:
     """`length` token ids of ordinary Python (the standard library's `textwrap` and `shlex`)."""
     import shlex
     import textwrap
 
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir.tokenizer_path))
     text = inspect.getsource(textwrap) + inspect.getsource(shlex)
-    ids = engine.encode(text)
-    first = [engine.bos_id] if engine.bos_id is not None else []
+    ids = tokenizer.encode(text, add_special_tokens=False).ids
+    bos = model_dir.config.bos_token
+    first = [tokenizer.token_to_id(bos)] if bos else []
     return (first + ids)[:length]
 
 
@@ -108,7 +112,11 @@ def bench_optimum() -> Figures:
     try:
         from optimum.onnxruntime import ORTModelForCausalLM  # noqa: F401
     except Exception as err:  # ImportError, or its own import failing inside
-        return Figures("optimum ORTModelForCausalLM", skipped=f"does not import: {err}")
+        return Figures(
+            "optimum ORTModelForCausalLM",
+            skipped=f"does not import ({err}); its newest exporter, optimum-onnx 0.1.0, requires "
+            "transformers < 4.58 and fails to import with transformers 5",
+        )
     return Figures(
         "optimum ORTModelForCausalLM",
         skipped="imports, but needs its own export (optimum-onnx), which pins transformers < 4.58",
@@ -148,10 +156,9 @@ def compare(
     model_dir: ModelDir, threads: int, context: int = 512, steps: int = 32, repeats: int = 3
 ) -> list[Figures]:
     """Figures for gpt-lsp's engine (each variant) and every peer, on the same prompt ids."""
-    from gpt_lsp.engine import Engine
     from gpt_lsp.model.pretrained import PretrainedError, is_gguf, resolve_source
 
-    ids = prompt_ids(Engine(model_dir, "fp32", threads=threads), context - steps)
+    ids = prompt_ids(model_dir, context - steps)
     results = [bench_engine(model_dir, v, threads, ids, steps, repeats) for v in model_dir.config.variants]
     source = model_dir.config.provenance.get("source")
     gguf = Path(source) if source and is_gguf(Path(source)) else None
