@@ -37,7 +37,10 @@ def test_the_import_records_the_gguf_and_its_license(gemma_dir):
 
 
 def test_prefix_reuse_gives_the_cold_decode_on_gemma(gemma_dir):
-    engine = Engine(load_model_dir(gemma_dir), "int8", threads=2)
+    """In fp32, exactly. (In dynamic int8 the activation scales of a prefill depend on which tokens
+    run together, so a warm and a cold decode can part where the model is unsure, as a cold prefill
+    and token-by-token decoding already can.)"""
+    engine = Engine(load_model_dir(gemma_dir), "fp32", threads=1)
     limits = DecodeLimits(max_tokens=8, timeout_ms=60_000)
     prompts = [
         [engine.bos_id, *engine.encode(SAMPLE[:n])] for n in (len(SAMPLE) - 40, len(SAMPLE) - 20, len(SAMPLE))
