@@ -95,16 +95,16 @@ def read_checkpoint_config(checkpoint: Path) -> dict[str, Any]:
 
 
 def export_checkpoint(
-    source: Path,
+    checkpoint: Path,
     out_dir: Path,
     int8: bool = False,
     context_length: int | None = None,
     opset: int = DEFAULT_OPSET,
     on_stage: Callable[[str], None] | None = None,
 ) -> ModelDir:
-    """Export `source` into the model directory `out_dir` and return it, validated.
+    """Export `checkpoint` into the model directory `out_dir` and return it, validated.
 
-    `source` is a Hugging Face checkpoint folder, a GGUF file or a named base (see the module doc).
+    `checkpoint` is a Hugging Face checkpoint folder, a GGUF file or a named base (module doc).
     Writes `model.onnx` (fp32), `model.int8.onnx` when `int8`, `tokenizer.json` and `gpt-lsp.json`.
     `context_length` defaults to the model's position limit, or its sliding window when it has one;
     `on_stage` receives progress lines.
@@ -113,7 +113,7 @@ def export_checkpoint(
 
     say = on_stage or (lambda _: None)
     try:
-        checkpoint = resolve_source(Path(source), on_stage=say)
+        checkpoint = resolve_source(Path(checkpoint), on_stage=say)
     except PretrainedError as err:
         raise ExportError(str(err)) from err
     out_dir = Path(out_dir)
