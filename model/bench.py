@@ -5,6 +5,8 @@ an inline completion request after each), and reports completion latency p50/p95
 trivial request sent while a decode runs (RELIABILITY.md #15: the event loop must not block),
 and the server's RSS growth. With `--compare-variants` it runs fp32 and int8 in the same process
 and prints their ratio, since the machine is shared and only same-run ratios are comparable.
+With `--peers` it first measures raw prefill and decode speed of the same model and prompt through
+the engine and through HF generate, optimum and llama.cpp (model/peers.py), and prints the ratios.
 """
 
 from __future__ import annotations
@@ -46,7 +48,32 @@ def _rss_kb(pid: int) -> int:
         return 0
 
 
-async def bench_server(model_dir: Path, variant: str, keystrokes: int) -> dict[str, Any]:
+LONG_FILE_LINES = 500
+
+
+async def _first_completion_ms(client: Any) -> float:
+    """The first completion after the model is ready, at the end of a 500-line file (argparse's source):
+    nothing cached, a full prompt window to prefill."""
+    import argparse as long_module
+    import inspect
+
+    from lsprotocol import types as lsp
+
+    lines = inspect.getsource(long_module).splitlines(keepends=True)[:LONG_FILE_LINES]
+    text = "".join(lines).rstrip() + "\n        "
+    uri = "file:///bench/long.py"
+    client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "python", 1, text)))
+    params = lsp.InlineCompletionParams(
+        context=lsp.InlineCompletionContext(trigger_kind=lsp.InlineCompletionTriggerKind.Invoked),
+        text_document=lsp.TextDocumentIdentifier(uri),
+        position=lsp.Position(text.count("\n"), len(text.rsplit("\n", 1)[-1])),
+    )
+    start = time.perf_counter()
+    await client.text_document_inline_completion_async(params)
+    return (time.perf_counter() - start) * 1000
+
+
+async def bench_server(model_dir: Path, variant: str, keystrokes: int, threads: int = 0) -> dict[str, Any]:
     from lsprotocol import types as lsp
     from pygls.lsp.client import LanguageClient
 
@@ -55,12 +82,13 @@ async def bench_server(model_dir: Path, variant: str, keystrokes: int) -> dict[s
     client.feature("gpt-lsp/status")(lambda p: ready.set() if p.state in ("ready", "error") else None)
     await client.start_io(sys.executable, "-m", "gpt_lsp", "--stdio", "--model", str(model_dir))
     pid = client._server.pid  # type: ignore[attr-defined]
-    options = {"model": {"variant": variant}, "generation": {"timeoutMs": 2000}}
+    options = {"model": {"variant": variant, "threads": threads}, "generation": {"timeoutMs": 2000}}
     await client.initialize_async(
         lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), initialization_options=options)
     )
     client.initialized(lsp.InitializedParams())
     await asyncio.wait_for(ready.wait(), 60)
+    first_ms = await _first_completion_ms(client)
     uri = "file:///bench/trace.py"
     client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "python", 0, "")))
     completion_ms: list[float] = []
@@ -97,11 +125,13 @@ async def bench_server(model_dir: Path, variant: str, keystrokes: int) -> dict[s
     await client.stop()
     return {
         "variant": variant,
+        "first_completion_ms": first_ms,
         "requests": len(completion_ms),
         "completion_p50_ms": percentile(completion_ms, 0.5),
         "completion_p95_ms": percentile(completion_ms, 0.95),
         "trivial_p95_ms": percentile(trivial_ms, 0.95),
         "rss_growth_mb": (rss_end - rss_start) / 1024,
+        "rss_end_mb": rss_end / 1024,
     }
 
 
@@ -109,25 +139,68 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "bench", help="latency through the real server on a replayed typing trace", description=__doc__
     )
-    p.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    p.add_argument("model_dir", metavar="MODEL", help="model directory, GGUF file or model name")
     p.add_argument(
         "--keystrokes", type=int, default=0, help="replay only this many characters (0 = the whole trace)"
     )
     p.add_argument(
         "--compare-variants", action="store_true", help="run fp32 and int8 in one process and print the ratio"
     )
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="also time prefill and decode at --context tokens against HF generate, optimum and llama.cpp",
+    )
+    p.add_argument(
+        "--context", type=int, default=512, help="context length of the decode figures (default 512)"
+    )
+    p.add_argument("--threads", type=int, default=0, help="threads for every runtime (default: all cores)")
     p.set_defaults(func=run)
 
 
+def _print_peers(model_dir: Any, threads: int, context: int) -> None:
+    from gpt_lsp.model.peers import compare
+
+    results = compare(model_dir, threads, context)
+    print(f"decode at {context} tokens of context, {threads} threads (medians):")
+    for r in results:
+        if r.skipped:
+            print(f"  {r.runtime}: skipped: {r.skipped}")
+        else:
+            print(
+                f"  {r.runtime}: prefill {r.prefill_ms:.0f} ms, decode {r.decode_ms_per_token:.1f} ms/token"
+            )
+    ours = [r for r in results if r.runtime.startswith("gpt-lsp") and r.decode_ms_per_token]
+    best = min(ours, key=lambda r: r.decode_ms_per_token or 0.0)
+    for r in results:
+        if r.decode_ms_per_token and not r.runtime.startswith("gpt-lsp"):
+            print(
+                f"  {r.runtime} / {best.runtime}: {r.decode_ms_per_token / best.decode_ms_per_token:.2f}x per token"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
+    from gpt_lsp.model_dir import ModelDirError, load_model_dir
+    from gpt_lsp.model_select import resolve_model
+
+    try:
+        model_dir = load_model_dir(resolve_model(args.model_dir))
+    except ModelDirError as err:
+        print(f"gpt-lsp bench: error: {err}", file=sys.stderr)
+        return 2
+    args.model_dir = model_dir.path
+    threads = args.threads or max(1, (os.cpu_count() or 2) // 2)  # the server's default
+    print(f"cpu cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, model: {args.model_dir}")
+    if args.peers:
+        _print_peers(model_dir, threads, args.context)
     variants = ["fp32", "int8"] if args.compare_variants else ["auto"]
-    results = [asyncio.run(bench_server(args.model_dir, v, args.keystrokes)) for v in variants]
-    print(f"cpu cores: {os.cpu_count()}, model: {args.model_dir}")
+    results = [asyncio.run(bench_server(args.model_dir, v, args.keystrokes, threads)) for v in variants]
     for r in results:
         print(
-            f"{r['variant']:>5}: {r['requests']} completions, p50 {r['completion_p50_ms']:.1f} ms, "
+            f"{r['variant']:>5}: first completion in a {LONG_FILE_LINES}-line file {r['first_completion_ms']:.0f} ms; "
+            f"typing trace: {r['requests']} completions, p50 {r['completion_p50_ms']:.1f} ms, "
             f"p95 {r['completion_p95_ms']:.1f} ms; trivial request during decode p95 {r['trivial_p95_ms']:.1f} ms; "
-            f"RSS growth {r['rss_growth_mb']:.1f} MB"
+            f"RSS {r['rss_end_mb']:.0f} MB (growth {r['rss_growth_mb']:.1f} MB)"
         )
     if len(results) == 2:
         print(

@@ -123,7 +123,8 @@ def language_model_figures(engine: Engine, files: list[str], max_tokens: int) ->
     nll, correct, tokens, chars = 0.0, 0, 0, 0
     window = engine.context_length
     for text in files:
-        ids = [engine.eos_id, *engine.encode(text)]
+        first = engine.eos_id if engine.bos_id is None else engine.bos_id  # the document start
+        ids = [first, *engine.encode(text)]
         for start in range(0, len(ids) - 1, window):
             chunk = ids[start : start + window + 1]
             if len(chunk) < 2:

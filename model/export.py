@@ -8,11 +8,29 @@ Every supported architecture is exported behind one interface, optimum's decoder
              position_ids               int64 [batch, sequence]
              past_key_values.{i}.key    fp32  [batch, num_kv_heads, past_sequence, head_dim]
              past_key_values.{i}.value  fp32  [batch, num_kv_heads, past_sequence, head_dim]
-    outputs  logits                     fp32  [batch, sequence, vocab]
+             logits_to_keep             int64 scalar: logits only for the last N positions
+    outputs  logits                     fp32  [batch, logits_to_keep, vocab]
              present.{i}.key / .value   fp32  [batch, num_kv_heads, past_sequence + sequence, head_dim]
 
 One graph serves both prefill (past_sequence = 0) and decode. gpt_bigcode's multi-query cache
 comes out as one key/value head per layer (num_kv_heads = 1) like any grouped-query model.
+The engine asks for the last position's logits only: for Gemma's 262,144-token vocabulary the
+output layer over a 500-token prompt would cost more than the transformer itself.
+
+SOURCE is a Hugging Face folder, a GGUF file (recognised by its magic bytes, so an Ollama blob
+works too; dequantized once into a cached checkpoint by `pretrained.resolve_source`) or a named base.
+
+Why not optimum's exporter: measured with the transformers this project pins (5.25), the newest
+optimum-onnx (0.1.0, with optimum 2.1) declares transformers < 4.58 and fails on import
+(`cannot import name 'get_parameter_dtype' from transformers.modeling_utils`); pip would downgrade
+transformers to 4.57 to install it, which the toolchain cannot afford. This exporter keeps
+optimum's I/O naming, so a graph from optimum and one from here are served alike.
+
+Sliding-window models (Gemma 3: 512 tokens on 15 of 18 layers, Starcoder2) keep a full cache per
+layer and the window lives in the traced attention mask, so the graph is exact at any length. The
+default context length is the window itself (for Gemma 3, 512): on two CPU cores prefill costs
+roughly a millisecond per token and the latency targets leave room for about that many prompt tokens,
+and within the window every layer sees all of them, so nothing the model was shown is half-visible.
 """
 
 from __future__ import annotations
@@ -23,6 +41,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +49,22 @@ from gpt_lsp.model_dir import (
     CONFIG_NAME,
     TOKENIZER_NAME,
     VARIANT_FILES,
-    FimTokens,
     ModelConfig,
     ModelDir,
     load_model_dir,
 )
 
-SUPPORTED_MODEL_TYPES = ("gpt2", "llama", "qwen2", "gpt_bigcode", "gpt_neox")
+# The one list of architectures the toolchain accepts (export and finetune), by config `model_type`.
+SUPPORTED_MODEL_TYPES = (
+    "gpt2",
+    "llama",
+    "qwen2",
+    "gemma3_text",
+    "starcoder2",
+    "phi3",
+    "gpt_bigcode",
+    "gpt_neox",
+)
 # Opset 17 has LayerNormalization and is read by every onnxruntime since 1.13.
 DEFAULT_OPSET = 17
 # Shapes of the example used to trace the graph. Past and sequence lengths differ from each other
@@ -76,13 +104,22 @@ def export_checkpoint(
 ) -> ModelDir:
     """Export `checkpoint` into the model directory `out_dir` and return it, validated.
 
+    `checkpoint` is a Hugging Face checkpoint folder, a GGUF file or a named base (module doc).
     Writes `model.onnx` (fp32), `model.int8.onnx` when `int8`, `tokenizer.json` and `gpt-lsp.json`.
-    `context_length` defaults to the model's position limit; `on_stage` receives progress lines.
+    `context_length` defaults to the model's position limit, or its sliding window when it has one;
+    `on_stage` receives progress lines.
     """
-    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
+    from gpt_lsp.model.pretrained import PretrainedError, checkpoint_provenance, resolve_source
+
     say = on_stage or (lambda _: None)
+    try:
+        checkpoint = resolve_source(Path(checkpoint), on_stage=say)
+    except PretrainedError as err:
+        raise ExportError(str(err)) from err
+    out_dir = Path(out_dir)
     hf_config = read_checkpoint_config(checkpoint)
     model_config = _model_config(checkpoint, hf_config, context_length, int8)
+    model_config = replace(model_config, provenance=checkpoint_provenance(checkpoint))
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in VARIANT_FILES.values():  # a variant left from an earlier export would be misleading
         (out_dir / stale).unlink(missing_ok=True)
@@ -112,11 +149,12 @@ def _model_config(
     """The `gpt-lsp.json` contents: prompt format and special tokens, read from the checkpoint."""
     from tokenizers import Tokenizer
 
-    from gpt_lsp.model.tokenizer import PAD_TOKEN, has_fim_tokens
+    from gpt_lsp.model.tokenizer import PAD_TOKEN, find_fim_tokens
 
     tokenizer = Tokenizer.from_file(str(checkpoint / TOKENIZER_NAME))
     positions = hf_config.get("n_positions") or hf_config.get("max_position_embeddings")
-    context_length = context_length or positions
+    window = hf_config.get("sliding_window")
+    context_length = context_length or (min(positions, window) if positions and window else positions)
     if not context_length:
         raise ExportError(
             f"{checkpoint}/config.json: no n_positions or max_position_embeddings; pass --context-length"
@@ -144,15 +182,31 @@ def _model_config(
     variants = {"fp32": VARIANT_FILES["fp32"]}
     if int8:
         variants["int8"] = VARIANT_FILES["int8"]
+    fim = find_fim_tokens(tokenizer)
     return ModelConfig(
         model_type=hf_config["model_type"],
         context_length=int(context_length),
         eos_token=eos,
-        fim=FimTokens() if has_fim_tokens(tokenizer) else None,
+        bos_token=_prepended_token(tokenizer),
+        fim=fim,
+        completion_prompt="fim" if fim else "prefix",
         pad_token=pad,
         variants=variants,
         description=f"exported from {checkpoint.resolve().name}",
     )
+
+
+def _prepended_token(tokenizer: Any) -> str | None:
+    """The token the tokenizer puts before every text (Gemma's and Llama's <bos>), or None.
+
+    Such models were trained with it at position 0 and go astray without it, so the server
+    prepends it to every prompt.
+    """
+    plain = tokenizer.encode("x", add_special_tokens=False).ids
+    special = tokenizer.encode("x").ids
+    if len(special) > len(plain) and special[1:] == plain:
+        return tokenizer.id_to_token(special[0])
+    return None
 
 
 def _load_model(checkpoint: Path) -> Any:
@@ -166,36 +220,51 @@ def _load_model(checkpoint: Path) -> Any:
 
 
 def _decoder_with_past(model: Any) -> tuple[Any, int]:
-    """Wrap `model` as forward(input_ids, attention_mask, position_ids, *flat_past) -> (logits, *flat_present).
+    """Wrap `model` as forward(input_ids, attention_mask, position_ids, logits_to_keep, *flat_past)
+    -> (logits, *flat_present).
 
-    Returns the wrapper and the number of layers.
+    The cache is one plain (unbounded) layer per model layer, also for sliding-window layers: the
+    mask transformers builds from `config.sliding_window` hides what lies outside the window, so
+    present = past + sequence holds for every layer and the engine has no per-layer special case.
+    Logits come only for the last `logits_to_keep` positions: with a 262,144-token vocabulary the
+    output layer over a whole prompt costs more than the transformer.
     """
     import torch
     from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
 
-    num_layers = model.config.get_text_config().num_hidden_layers
+    text_config = model.config.get_text_config()
+    num_layers = text_config.num_hidden_layers
+    softcap = getattr(text_config, "final_logit_softcapping", None)
 
     class DecoderWithPast(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids, attention_mask, position_ids, *past):
-            cache = DynamicCache(config=self.model.config)
+        def forward(self, input_ids, attention_mask, position_ids, logits_to_keep, *past):
+            cache = DynamicCache()
+            cache.layers = [DynamicLayer() for _ in range(num_layers)]
             for i, layer in enumerate(cache.layers):
                 # Set the tensors directly: `update` would concatenate onto a 1-D empty placeholder.
                 key, value = past[2 * i], past[2 * i + 1]
                 layer.lazy_initialization(key, value)
                 layer.keys, layer.values = key, value
-            out = self.model(
+            out = self.model.base_model(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
                 cache=cache,
                 use_cache=True,
             )
+            hidden = out.last_hidden_state
+            sequence = hidden.shape[1]
+            kept = torch.arange(sequence - logits_to_keep, sequence, device=hidden.device)
+            logits = self.model.get_output_embeddings()(hidden.index_select(1, kept))
+            if softcap:  # Gemma 2 style; None for Gemma 3
+                logits = torch.tanh(logits / softcap) * softcap
             presents = [t for layer in out.cache.layers for t in (layer.keys, layer.values)]
-            return (out.logits, *presents)
+            return (logits, *presents)
 
     return DecoderWithPast().eval(), num_layers
 
@@ -210,8 +279,11 @@ def _kv_shape(model: Any) -> tuple[int, int]:
     return keys.shape[1], keys.shape[3]
 
 
-def example_inputs(model: Any, batch: int, sequence: int, past: int, seed: int = 0) -> dict[str, Any]:
-    """Named example inputs in the ONNX interface (torch tensors); random ids, random past."""
+def example_inputs(
+    model: Any, batch: int, sequence: int, past: int, seed: int = 0, keep: int | None = None
+) -> dict[str, Any]:
+    """Named example inputs in the ONNX interface (torch tensors); random ids, random past; logits for
+    the last `keep` positions (all by default)."""
     import torch
 
     num_layers = model.config.get_text_config().num_hidden_layers
@@ -222,6 +294,7 @@ def example_inputs(model: Any, batch: int, sequence: int, past: int, seed: int =
         "input_ids": torch.randint(0, vocab, (batch, sequence), generator=gen),
         "attention_mask": torch.ones(batch, past + sequence, dtype=torch.long),
         "position_ids": torch.arange(past, past + sequence).expand(batch, sequence).contiguous(),
+        "logits_to_keep": torch.tensor(keep if keep is not None else sequence, dtype=torch.long),
     }
     for i in range(num_layers):
         for kind in ("key", "value"):
@@ -236,14 +309,15 @@ def export_onnx(model: Any, path: Path, opset: int = DEFAULT_OPSET) -> None:
     import torch
 
     wrapper, num_layers = _decoder_with_past(model)
-    inputs = example_inputs(model, _TRACE_BATCH, _TRACE_SEQUENCE, _TRACE_PAST)
+    # Keep fewer logits than positions while tracing, so neither length is frozen as the other.
+    inputs = example_inputs(model, _TRACE_BATCH, _TRACE_SEQUENCE, _TRACE_PAST, keep=_TRACE_SEQUENCE - 1)
     past_names = [f"past_key_values.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
     present_names = [f"present.{i}.{kind}" for i in range(num_layers) for kind in ("key", "value")]
     dynamic_axes = {
         "input_ids": {0: "batch", 1: "sequence"},
         "attention_mask": {0: "batch", 1: "past_sequence + sequence"},
         "position_ids": {0: "batch", 1: "sequence"},
-        "logits": {0: "batch", 1: "sequence"},
+        "logits": {0: "batch", 1: "logits_to_keep"},
         **{name: {0: "batch", 2: "past_sequence"} for name in past_names},
         **{name: {0: "batch", 2: "past_sequence + sequence"} for name in present_names},
     }
@@ -272,14 +346,16 @@ def verify_onnx(model: Any, path: Path, atol: float = 1e-3) -> None:
 
     wrapper, _ = _decoder_with_past(model)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for past in (0, 4):
-        inputs = example_inputs(model, batch=1, sequence=3, past=past, seed=1)
+    for past, keep in ((0, 3), (4, 3), (4, 1)):
+        inputs = example_inputs(model, batch=1, sequence=3, past=past, seed=1, keep=keep)
         with torch.no_grad():
             expected = wrapper(*inputs.values())[0].numpy()
         got = session.run(["logits"], {k: v.numpy() for k, v in inputs.items()})[0]
         if not np.allclose(got, expected, atol=atol):
             diff = float(np.abs(got - expected).max())
-            raise ExportError(f"{path}: ONNX logits differ from torch by {diff:.2g} (past length {past})")
+            raise ExportError(
+                f"{path}: ONNX logits differ from torch by {diff:.2g} (past length {past}, kept {keep})"
+            )
 
 
 def register(subparsers: Any) -> None:
@@ -288,14 +364,21 @@ def register(subparsers: Any) -> None:
         "export",
         help="export a Hugging Face checkpoint to a gpt-lsp model directory (ONNX)",
         description=(
-            "Export a local Hugging Face causal-LM directory (config.json, weights, tokenizer.json) to a "
+            "Export a local Hugging Face causal-LM directory (config.json, weights, tokenizer.json), a GGUF "
+            "file (dequantized once into a cached checkpoint) or a named base to a "
             "model directory the server can load: model.onnx (fp32, with KV cache), tokenizer.json and "
             f"gpt-lsp.json. Supported model types: {', '.join(SUPPORTED_MODEL_TYPES)}. "
             "Needs the train extra: pip install 'gpt-lsp[train]'."
         ),
-        epilog="example: gpt-lsp export runs/checkpoint ~/.cache/gpt-lsp/my-model --int8",
+        epilog="examples: gpt-lsp export runs/checkpoint ~/.cache/gpt-lsp/my-model --int8\n"
+        "          gpt-lsp export gemma3-270m ~/.cache/gpt-lsp/gemma --int8",
     )
-    parser.add_argument("checkpoint", type=Path, metavar="CHECKPOINT", help="Hugging Face model directory")
+    parser.add_argument(
+        "checkpoint",
+        type=Path,
+        metavar="SOURCE",
+        help="Hugging Face model directory, GGUF file (an Ollama blob too) or a named base (gemma3-270m)",
+    )
     parser.add_argument(
         "out_dir", type=Path, metavar="OUT_DIR", help="model directory to write (created if missing)"
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gpt_lsp.model.checkpoint import TOKENIZER, TrainError, find_checkpoint, read_trainer_state
+from gpt_lsp.model.export import SUPPORTED_MODEL_TYPES
 from gpt_lsp.model.presets import FINETUNE_PRESETS, get_preset
 from gpt_lsp.model.train import (
     TrainJob,
@@ -35,7 +36,6 @@ from gpt_lsp.model.train import (
     setup_distributed,
 )
 
-SUPPORTED_MODEL_TYPES = ("gpt2", "llama", "qwen2", "gpt_bigcode", "gpt_neox")
 ADAPTER = "adapter.safetensors"  # trainable LoRA (and new embedding) weights, for --resume
 
 

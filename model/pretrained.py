@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gpt_lsp.model_dir import user_cache_dir
+from gpt_lsp.model_select import is_gguf
 
 
 class PretrainedError(Exception):
@@ -132,3 +133,50 @@ def _gguf_license(path: Path) -> dict[str, str]:
         if field is not None and field.data:
             found[out_key] = bytes(field.parts[field.data[0]]).decode("utf-8", "replace")
     return found
+
+
+def checkpoint_provenance(checkpoint: Path) -> dict[str, str]:
+    """Where a Hugging Face checkpoint came from: its own `provenance.json` when it has one (a GGUF
+    import, a fine-tune), else its path, the SHA-256 of its weight files and the license its model
+    card declares."""
+    checkpoint = Path(checkpoint)
+    recorded = checkpoint / "provenance.json"
+    if recorded.is_file():
+        return json.loads(recorded.read_text(encoding="utf-8"))
+    digest = hashlib.sha256()
+    for weights in sorted(checkpoint.glob("*.safetensors")) + sorted(checkpoint.glob("*.bin")):
+        digest.update(sha256_of(weights).encode())
+    found = {"source": str(checkpoint.resolve()), "sha256": digest.hexdigest(), "format": "huggingface"}
+    license_name = _model_card_license(checkpoint / "README.md")
+    if license_name:
+        found["license"] = license_name
+    return found
+
+
+def _model_card_license(readme: Path) -> str | None:
+    """The `license:` field of a Hugging Face model card's YAML front matter."""
+    if not readme.is_file():
+        return None
+    lines = readme.read_text(encoding="utf-8", errors="replace").splitlines()
+    if not lines or lines[0].strip() != "---":
+        return None
+    for line in lines[1:]:
+        if line.strip() == "---":
+            break
+        key, _, value = line.partition(":")
+        if key.strip() == "license" and value.strip():
+            return value.strip().strip("'\"")
+    return None
+
+
+def resolve_source(source: Path, on_stage: Callable[[str], None] = lambda _: None) -> Path:
+    """The Hugging Face checkpoint directory for SOURCE: the folder itself, or the cached dequantized
+    checkpoint (built on first use) of a GGUF file or of a named base such as `gemma3-270m`."""
+    if str(source) in NAMED_BASES and not Path(source).exists():
+        source = named_gguf(str(source))
+    source = Path(source).expanduser()
+    if is_gguf(source):
+        return gguf_checkpoint(source, on_stage=on_stage)
+    if source.is_file():
+        raise PretrainedError(f"{source}: not a GGUF file (no GGUF magic bytes) and not a checkpoint folder")
+    return source

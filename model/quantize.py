@@ -2,13 +2,28 @@
 
 Dynamic quantization needs no calibration data and about halves CPU latency for small decoders.
 Only MatMul/Gemm with a constant weight are quantized: the attention products (Q·Kᵀ, A·V) multiply
-two activations, and quantizing those costs accuracy for no size gain.
+two activations, and quantizing those costs accuracy for no size gain. Embedding lookups (Gather on
+a constant table) are stored int8 too and dequantized row by row.
+
+Vocabularies of 64k tokens and more get their two vocabulary-sized matrices (the embedding table
+and the output layer) in 4 bits instead, blocks of 32 with one scale each (onnxruntime's
+MatMulNBits / GatherBlockQuantized, int8 arithmetic): for Gemma 3 270M they hold 336 of its 436
+million int8 bytes, and every decoded token reads the whole output layer. Measured on Gemma 3 270M
+(one thread, shared two-core machine): decode 26-30 ms/token with 4-bit everywhere vs 30-35 ms with
+int8 everywhere, but prefill 1.1 s vs 0.56 s for 480 tokens, because MatMulNBits is slower than
+MatMulInteger on many rows; the output layer runs on one row per prompt (logits_to_keep), so
+putting only the vocabulary matrices in 4 bits keeps int8's prefill and 4-bit's decode.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
+
+# From this vocabulary size on, the embedding and output matrices are stored in 4 bits.
+VOCAB_4BIT_MIN = 65_536
+BLOCK_4BIT = 32
 
 
 class _DropPreprocessHint(logging.Filter):
@@ -21,20 +36,69 @@ class _DropPreprocessHint(logging.Filter):
 
 def quantize_int8(src: Path, dst: Path) -> Path:
     """Write a dynamically quantized copy of the ONNX model `src` to `dst` and return `dst`."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    model: Any = Path(src)
+    loaded = onnx.load(str(src))
+    vocabulary_nodes = _vocabulary_nodes(loaded)
+    if vocabulary_nodes:
+        model = _four_bit(loaded, vocabulary_nodes)
+    del loaded
     hint_filter = _DropPreprocessHint()
     root = logging.getLogger()  # onnxruntime logs through the root logger (logging.warning)
     root.addFilter(hint_filter)
     try:
         quantize_dynamic(
-            model_input=Path(src),
+            model_input=model,
             model_output=Path(dst),
             weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul", "Gemm"],
+            op_types_to_quantize=["MatMul", "Gemm", "Gather"],
             per_channel=False,
             extra_options={"MatMulConstBOnly": True},
         )
     finally:
         root.removeFilter(hint_filter)
     return Path(dst)
+
+
+def _vocabulary_nodes(model: Any) -> set[str]:
+    """Names of the embedding Gather and output MatMul when the vocabulary is big enough to matter."""
+    logits = next((o for o in model.graph.output if o.name == "logits"), None)
+    vocab = logits.type.tensor_type.shape.dim[-1].dim_value if logits is not None else 0
+    if vocab < VOCAB_4BIT_MIN:
+        return set()
+    shapes = {init.name: list(init.dims) for init in model.graph.initializer}
+    found = set()
+    for node in model.graph.node:
+        if node.op_type == "Gather" and shapes.get(node.input[0], [0])[0] == vocab:
+            found.add(node.name)
+        if node.op_type == "MatMul" and shapes.get(node.input[1], [0])[-1] == vocab:
+            found.add(node.name)
+    return found
+
+
+def _four_bit(model: Any, nodes: set[str]) -> Any:
+    """`model` with the MatMul/Gather `nodes` in 4-bit blocks (MatMulNBits, GatherBlockQuantized)."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    opset = {o.domain: o.version for o in model.opset_import}.get("", 0)
+    others = [n.name for n in model.graph.node if n.op_type in ("MatMul", "Gather") and n.name not in nodes]
+    config = DefaultWeightOnlyQuantConfig(
+        block_size=BLOCK_4BIT,
+        is_symmetric=True,
+        accuracy_level=4,  # int8 activations: the fast CPU kernel
+        op_types_to_quantize=("MatMul", "Gather"),
+        quant_axes=(("MatMul", 0), ("Gather", 1)),
+    )
+    quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=others, algo_config=config)
+    quantizer.process()
+    out = quantizer.model.model
+    # The quantizer raises the default-domain opset; the graph's own ops keep their exported semantics.
+    for entry in out.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            entry.version = opset
+    return out

@@ -80,3 +80,21 @@ def check_fim_tokens(
 def has_fim_tokens(tokenizer: Tokenizer, fim: FimTokens = _FIM) -> bool:
     """Whether `tokenizer` knows all three FIM sentinels."""
     return all(tokenizer.token_to_id(t) is not None for t in (fim.prefix, fim.suffix, fim.middle))
+
+
+# Fill-in-the-middle sentinel spellings in the wild, (prefix, suffix, middle): StarCoder/SantaCoder,
+# Qwen2.5-Coder and CodeGemma, CodeLlama (its SentencePiece pieces carry a leading "▁"),
+# DeepSeek-Coder (full-width bars), Codestral.
+FIM_SPELLINGS = (
+    FimTokens("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+    FimTokens("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+    FimTokens("<PRE>", "<SUF>", "<MID>"),
+    FimTokens("▁<PRE>", "▁<SUF>", "▁<MID>"),
+    FimTokens("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),
+    FimTokens("[PREFIX]", "[SUFFIX]", "[MIDDLE]"),
+)
+
+
+def find_fim_tokens(tokenizer: Tokenizer) -> FimTokens | None:
+    """The FIM sentinels `tokenizer` knows, under whichever common spelling it uses; None without FIM."""
+    return next((fim for fim in FIM_SPELLINGS if has_fim_tokens(tokenizer, fim)), None)

@@ -91,6 +91,17 @@ def serve(args: argparse.Namespace) -> int:
     os._exit(code)  # don't wait for a decode still running on the worker thread
 
 
+def list_models(args: argparse.Namespace) -> int:
+    """`gpt-lsp models`: the shipped model, models in the cache and installable named bases."""
+    from .model_select import list_models as found
+    from .model_select import models_root
+
+    for name, what in found():
+        sys.stdout.write(f"{name:<28} {what}\n")
+    sys.stdout.write(f"(cache: {models_root()})\n")
+    return 0
+
+
 def build_parser(with_toolchain: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpt-lsp",
@@ -100,7 +111,10 @@ def build_parser(with_toolchain: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gpt-lsp {__version__}")
     parser.add_argument("--stdio", action="store_true", help="serve LSP over stdin/stdout (what editors run)")
     parser.add_argument(
-        "--model", metavar="DIR", help="model directory to serve (default: the shipped model)"
+        "--model",
+        metavar="MODEL",
+        help="model directory, GGUF file (exported once into the cache) or name (`gpt-lsp models`); "
+        "default: the shipped model",
     )
     parser.add_argument("--log-file", metavar="PATH", help="write logs here instead of stderr")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="-v: info, -vv: debug")
@@ -108,6 +122,8 @@ def build_parser(with_toolchain: bool = True) -> argparse.ArgumentParser:
     serve_parser = subparsers.add_parser("serve", help="serve LSP over stdio (same as --stdio)")
     serve_parser.set_defaults(func=serve)
     complete_view.register(subparsers)
+    models_parser = subparsers.add_parser("models", help="list the models --model accepts on this machine")
+    models_parser.set_defaults(func=list_models)
     for name in TOOLCHAIN_MODULES if with_toolchain else ():
         try:
             importlib.import_module(f"gpt_lsp.model.{name}").register(subparsers)

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 import time
+from pathlib import Path
 
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
@@ -32,10 +33,22 @@ def list_python_files(directory):
             '''
 
 
+MODEL_LOAD_TIMEOUT_S = 900
+
+
 async def run_demo(model: str | None) -> int:
     client = LanguageClient("gpt-lsp-demo", "0.1")
     statuses: list = []
-    client.feature("gpt-lsp/status")(lambda params: statuses.append(params))
+    settled = asyncio.Event()
+
+    def on_status(params) -> None:
+        statuses.append(params)
+        if params.state in ("ready", "error"):
+            settled.set()
+        elif params.reason.startswith(("importing", "exporting", "quantizing", "loading", "checking")):
+            print(f"gpt-lsp: {params.reason}", file=sys.stderr)  # a GGUF import's progress
+
+    client.feature("gpt-lsp/status")(on_status)
     client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)(lambda params: None)
     cmd = [sys.executable, "-m", "gpt_lsp", "--stdio"] + (["--model", model] if model else [])
     await client.start_io(*cmd)
@@ -45,7 +58,8 @@ async def run_demo(model: str | None) -> int:
     client.text_document_did_open(
         lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "python", 1, SAMPLE))
     )
-    await asyncio.sleep(1.0)  # let the server load and warm up the model
+    # Wait for the model (a big one takes seconds; a GGUF imported on first use, minutes).
+    await asyncio.wait_for(settled.wait(), MODEL_LOAD_TIMEOUT_S)
     print("--- demo file (cursor at the end) ---")
     print(SAMPLE + "\u2588")
     line = SAMPLE.count("\n")
@@ -74,10 +88,12 @@ async def run_demo(model: str | None) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", help="model directory (default: the shipped model)")
+    parser.add_argument("--model", help="model directory, GGUF file or name (default: the shipped model)")
     args = parser.parse_args()
     try:
-        load_model_dir(args.model or default_model_path())
+        # A GGUF file or a named base is imported by the server, which reports its progress.
+        if not args.model or Path(args.model).is_dir():
+            load_model_dir(args.model or default_model_path())
     except ModelDirError as err:
         print(f"gpt-lsp demo: {err}", file=sys.stderr)
         print(

@@ -3,15 +3,24 @@
 The graph follows optimum's decoder-with-past naming (`past_key_values.{i}.key/value` in,
 `present.{i}.key/value` out) and accepts an empty past, so one session serves both the prompt
 (prefill) and every following token. Cache names and shapes are discovered from the session,
-not hard-coded per model type.
+not hard-coded per model type. Graphs with a `logits_to_keep` input compute the output layer
+for the positions asked for only (the last one, when decoding).
+
+Consecutive requests share most of their prompt (a keystroke appends one character), so the KV
+cache of the last few prompts is kept and a new prompt only prefills the tokens after the longest
+prefix it shares with one of them. Attention at a position depends only on the tokens before it,
+so the reused cache is the one a full prefill would compute (up to float rounding order; with
+dynamic int8, whose activation scales depend on which tokens run together, up to that too).
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # Measured (model/MODEL.md): repetitive line completions 91/200 -> 0/200 at equal edit similarity.
 REPETITION_PENALTY = 1.5
+# Prompts whose KV cache is kept for prefix reuse: a few open documents (about 19 MB each for
+# Gemma 3 270M at 512 tokens).
+KEPT_PROMPTS = 3
 # A stop rule looks at the text generated so far and returns where to cut it, or None to go on.
 StopRule = Callable[[str], "int | None"]
 # Sees each chosen token with the scores it was chosen from (`gpt-lsp complete --explain`).
@@ -75,6 +87,9 @@ class DecodeLimits:
 
 
 def _session_options(threads: int) -> ort.SessionOptions:
+    """Half the cores by default: on a shared two-core machine one intra-op thread decoded Gemma 3
+    270M int8 at 34 ms/token where two took 108-128 ms (the second core was busy, and onnxruntime's
+    threads wait on each other every operator); the other core also keeps the editor responsive."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or max(1, (os.cpu_count() or 2) // 2)
     options.inter_op_num_threads = 1
@@ -127,17 +142,23 @@ class Engine:
         self.onnx_path = onnx_path
         self._discover_io()
         self.eos_id = self._token_id(self.config.eos_token)
+        self.bos_id = self._token_id(self.config.bos_token) if self.config.bos_token else None
         fim = self.config.fim
         self.fim = FimIds(*(self._token_id(t) for t in (fim.prefix, fim.suffix, fim.middle))) if fim else None
         self.context_length = self.config.context_length
         self.completion_prompt = self.config.completion_prompt  # "fim" or "prefix"
         self._vocab_text: list[str] | None = None
+        self._sorted_vocab: tuple[list[str], np.ndarray, dict[str, list[int]]] | None = None
         # Both switches are off only to measure what they buy (gpt-lsp eval --no-repetition-guard,
         # --repetition-penalty): the guard cuts a loop after the fact; the CTRL-style penalty
         # (Keskar et al. 2019) on tokens this completion already produced keeps small models out of it.
         self.repetition_guard = True
         self.repetition_penalty = REPETITION_PENALTY
         self.consecutive_failures = 0  # forward passes that raised since the last one that ran
+        # (prompt ids, their KV cache) of recent prompts; off only to measure what reuse buys.
+        self.reuse_prefix = True
+        self._kept: deque[tuple[tuple[int, ...], list[np.ndarray]]] = deque(maxlen=KEPT_PROMPTS)
+        self.last_prefill_tokens = 0  # tokens the last prefill actually ran (for logs and benchmarks)
 
     def _token_id(self, token: str) -> int:
         token_id = self.tokenizer.token_to_id(token)
@@ -167,6 +188,7 @@ class Engine:
         if not (isinstance(shape[1], int) and isinstance(shape[3], int)):
             raise ModelDirError(f"{self.onnx_path}: KV cache heads/head_dim must be static, got {shape}")
         self.cache_shape = (1, shape[1], 0, shape[3])
+        self.keeps_logits = "logits_to_keep" in inputs
         self.logits_index = self.output_names.index("logits")
         self.present_index = [self.output_names.index(n) for n in self.present_names]
 
@@ -188,10 +210,15 @@ class Engine:
         return [np.zeros(self.cache_shape, dtype=np.float32) for _ in self.past_names]
 
     def forward(
-        self, ids: Sequence[int], past: list[np.ndarray], quiet: bool = False
+        self,
+        ids: Sequence[int],
+        past: list[np.ndarray],
+        last_only: bool = False,
+        quiet: bool = False,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Run `ids` after the cached `past`; returns logits (sequence, vocab) and the new cache.
 
+        With `last_only`, logits may cover the last position only (graphs with `logits_to_keep`).
         Raises DecodeError when the graph fails (a shape or index it does not accept), so callers
         can tell a broken model from a bug in their own code."""
         past_len = past[0].shape[2]
@@ -201,6 +228,8 @@ class Engine:
             "attention_mask": np.ones((1, past_len + n), dtype=np.int64),
             "position_ids": np.arange(past_len, past_len + n, dtype=np.int64)[None, :],
         }
+        if self.keeps_logits:
+            feeds["logits_to_keep"] = np.array(1 if last_only else n, dtype=np.int64)
         feeds.update(zip(self.past_names, past, strict=True))
         outputs = self.run_graph(feeds, quiet)
         return outputs[self.logits_index][0], [outputs[i] for i in self.present_index]
@@ -219,8 +248,8 @@ class Engine:
     def warm_up(self) -> float:
         """One short decode so the first real request does not pay for lazy initialisation."""
         start = time.perf_counter()
-        logits, past = self.forward(self.encode("def main():\n"), self.empty_cache())
-        self.forward([int(logits[-1].argmax())], past)
+        logits, past = self.forward(self.encode("def main():\n"), self.empty_cache(), last_only=True)
+        self.forward([int(logits[-1].argmax())], past, last_only=True)
         return (time.perf_counter() - start) * 1000
 
     def generate(
@@ -245,7 +274,7 @@ class Engine:
         text, reason = "", "max_tokens"
         if cancelled():
             return Generation("", 0, "cancelled", 0.0)
-        logits, past = self.forward(prompt_ids, self.empty_cache())
+        logits, past = self.prefill(prompt_ids)
         while len(ids) < limits.max_tokens:
             scores = logits[-1].astype(np.float64)
             pending = healed[len(text) :] if len(text) < len(healed) else ""
@@ -277,13 +306,47 @@ class Engine:
             if time.perf_counter() > deadline:
                 reason = "timeout"
                 break
-            logits, past = self.forward([token], past)
+            logits, past = self.forward([token], past, last_only=True)
         return Generation(text, len(ids), reason, (time.perf_counter() - start) * 1000, tuple(ids))
 
+    def prefill(self, prompt_ids: Sequence[int]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Logits after `prompt_ids` and its cache, reusing the longest kept prefix of it."""
+        prompt = tuple(prompt_ids)
+        reused, source, past = 0, None, self.empty_cache()
+        for entry in self._kept if self.reuse_prefix else ():
+            # At least the last token is always run: its logits are what the decode needs.
+            shared = min(_common_prefix(entry[0], prompt), len(prompt) - 1)
+            if shared > reused:
+                reused, source = shared, entry
+        if source is not None:
+            past = [np.ascontiguousarray(c[:, :, :reused]) for c in source[1]]
+            # The new prompt supersedes the one it grew from (by identity: entries hold arrays).
+            del self._kept[next(i for i, entry in enumerate(self._kept) if entry is source)]
+        logits, past = self.forward(prompt[reused:], past, last_only=True)
+        if self.reuse_prefix:
+            self._kept.append((prompt, past))
+        self.last_prefill_tokens = len(prompt) - reused
+        return logits, past
+
+    def _healing_index(self) -> tuple[list[str], np.ndarray, dict[str, list[int]]]:
+        """Token texts sorted (with their ids) and grouped by text, built once: with a 262k-token
+        vocabulary, scanning every token on each healed step would cost tens of milliseconds."""
+        if self._sorted_vocab is None:
+            vocab = self.vocab_text()
+            order = sorted((i for i, t in enumerate(vocab) if t), key=vocab.__getitem__)
+            by_text: dict[str, list[int]] = {}
+            for i in order:
+                by_text.setdefault(vocab[i], []).append(i)
+            self._sorted_vocab = ([vocab[i] for i in order], np.asarray(order, dtype=np.int64), by_text)
+        return self._sorted_vocab
+
     def _constrain(self, scores: np.ndarray, pending: str) -> np.ndarray:
-        """Mask every token that contradicts the characters still owed to token healing."""
-        vocab = self.vocab_text()
-        allowed = [i for i, t in enumerate(vocab) if t and (t.startswith(pending) or pending.startswith(t))]
+        """Mask every token that contradicts the characters still owed to token healing: allowed are
+        tokens that start with `pending` (a sorted range) and tokens that are a prefix of it."""
+        texts, ids, by_text = self._healing_index()
+        lo = bisect.bisect_left(texts, pending)
+        hi = bisect.bisect_left(texts, pending + "\U0010ffff", lo)
+        allowed = [*ids[lo:hi].tolist(), *(i for k in range(1, len(pending)) for i in by_text.get(pending[:k], ()))]
         masked = np.full_like(scores, -np.inf)
         masked[allowed] = scores[allowed]
         return masked
@@ -306,6 +369,15 @@ def _penalize(scores: np.ndarray, generated: Sequence[int], penalty: float) -> n
     seen = np.unique(np.asarray(generated))
     scores[seen] = np.where(scores[seen] > 0, scores[seen] / penalty, scores[seen] * penalty)
     return scores
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens `a` and `b` share."""
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    differs = np.flatnonzero(np.asarray(a[:n]) != np.asarray(b[:n]))
+    return int(differs[0]) if differs.size else n
 
 
 def _cache_order(name: str) -> tuple[int, int]:

@@ -47,6 +47,8 @@ class ModelConfig:
     eos_token: str
     fim: FimTokens | None = field(default_factory=FimTokens)
     pad_token: str | None = None
+    # Put before every prompt (Gemma's and Llama's <bos>); None for models trained without one.
+    bos_token: str | None = None
     # Variant name -> ONNX file name inside the directory; only files that exist are listed.
     variants: dict[str, str] = field(default_factory=lambda: {"fp32": VARIANT_FILES["fp32"]})
     format_version: int = FORMAT_VERSION
@@ -55,6 +57,8 @@ class ModelConfig:
     # (code before it only). A model trained with FIM may still infill worse than it continues;
     # `gpt-lsp eval --prompt fim|prefix` measures both, and the better one is written here.
     completion_prompt: str = "fim"
+    # Where the weights came from (source path, SHA-256, license when the source states one).
+    provenance: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"

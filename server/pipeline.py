@@ -26,6 +26,9 @@ from .settings import GenerationSettings
 
 log = logging.getLogger(__name__)
 
+# The prompt window's start moves in blocks of this many tokens, so that keystrokes at the end of
+# a long file share the prompt's start and the engine prefills only what changed (engine.prefill).
+PROMPT_STEP = 64
 # Parse-checking a completion re-parses the document (incrementally); above this size it costs more than it saves.
 PARSE_CHECK_MAX_CHARS = 1_000_000
 
@@ -126,9 +129,14 @@ class Pipeline:
         prefix = view.slice(ctx.offset - len(ctx.prefix), ctx.offset)
         suffix = view.slice(ctx.offset, ctx.offset + len(ctx.suffix)) if self.fim else ""
         extra = view.redact(ctx.extra) if ctx.extra else ""
-        budget = self.engine.context_length - limits.max_tokens
-        prompt = build_fim_prompt(self.engine, self.fim, prefix, suffix, budget, extra, self.token_healing)
-        if not prompt.ids:  # a prefix-only prompt at the very start of a file: begin a new document
+        bos = self.engine.bos_id
+        budget = self.engine.context_length - limits.max_tokens - (bos is not None)
+        prompt = build_fim_prompt(
+            self.engine, self.fim, prefix, suffix, budget, extra, self.token_healing, step=PROMPT_STEP
+        )
+        if bos is not None:  # models trained with <bos> at position 0 (Gemma, Llama) need it there
+            prompt = replace(prompt, ids=[bos, *prompt.ids])
+        elif not prompt.ids:  # a prefix-only prompt at the very start of a file: begin a new document
             prompt = replace(prompt, ids=[self.engine.eos_id])
         lap("prompt")
         stop = line_stop if ctx.kind is CompletionKind.LINE else block_stop(_min_indent(ctx))

@@ -44,16 +44,28 @@ class Prompt:
     )
 
 
-def _tail_ids(tokenizer: TextTokenizer, text: str, budget: int) -> tuple[list[int], int]:
-    """The last `budget` tokens of `text` and how many characters they span."""
+def _tail_ids(tokenizer: TextTokenizer, text: str, budget: int, step: int = 1) -> tuple[list[int], int, bool]:
+    """The last `budget` tokens of `text` (fewer, see `step`), how many characters they span, and
+    whether that is all of `text`.
+
+    With `step` > 1 the start of the window moves in jumps: the character window begins at a
+    multiple of 2·step·MAX_CHARS_PER_TOKEN and whole `step`-token blocks are dropped from its
+    front, so while the user types at the end, the first tokens stay the same for many
+    keystrokes and the engine can reuse their KV cache. The price is up to `step` - 1 tokens.
+    """
     if budget <= 0 or not text:
-        return [], 0
-    window = text[-budget * MAX_CHARS_PER_TOKEN :]
-    ids = tokenizer.encode(window)
-    if len(window) < len(text) and ids:
+        return [], 0, not text
+    step = max(1, min(step, budget))
+    start = max(0, len(text) - budget * MAX_CHARS_PER_TOKEN)
+    if step > 1:
+        start -= start % (2 * step * MAX_CHARS_PER_TOKEN)
+    ids = tokenizer.encode(text[start:])
+    if start > 0 and ids:
         ids = ids[1:]  # the first token may be a fragment of a word cut by the window
-    ids = ids[-budget:]
-    return ids, len(tokenizer.decode(ids))
+    over = len(ids) - budget
+    if over > 0:
+        ids = ids[-(-over // step) * step :]
+    return ids, len(tokenizer.decode(ids)), start == 0 and over <= 0
 
 
 def _head_ids(tokenizer: TextTokenizer, text: str, budget: int) -> tuple[list[int], int]:
@@ -90,24 +102,28 @@ def build_fim_prompt(
     budget: int,
     extra: str = "",
     heal: bool = True,
+    step: int = 1,
 ) -> Prompt:
     """Build a prompt of at most `budget` tokens.
 
     The prefix nearest the cursor comes first; the suffix gets up to a quarter of the budget
     (whatever it does not use goes back to the prefix); `extra` (imports, signatures of the
     enclosing scopes) fills what is left, placed before the prefix. Without FIM sentinels the
-    model sees the prefix alone.
+    model sees the prefix alone. `step` > 1 trades up to step - 1 prefix tokens for a prompt
+    start that stays put while the user types (see `_tail_ids`).
     """
     sentinels = 3 if fim else 0
     room = budget - sentinels
     if room <= 0:
         raise ValueError(f"token budget {budget} leaves no room for a prompt")
     suffix_ids, suffix_chars = _head_ids(tokenizer, suffix, room // 4) if fim else ([], 0)
-    prefix_ids, prefix_chars = _tail_ids(tokenizer, prefix, room - len(suffix_ids))
+    prefix_ids, prefix_chars, whole = _tail_ids(tokenizer, prefix, room - len(suffix_ids), step)
+    # Extra context only when the whole prefix fits: a cut prefix is better context than extra.
+    extra_room = room - len(suffix_ids) - len(prefix_ids) if whole else 0
     healed = ""
     if heal:
         prefix_ids, prefix_chars, healed = _heal(tokenizer, prefix_ids, prefix_chars)
-    extra_ids, _ = _head_ids(tokenizer, extra, room - len(suffix_ids) - len(prefix_ids))
+    extra_ids, _ = _head_ids(tokenizer, extra, extra_room)
     body = extra_ids + prefix_ids
     ids = [fim.prefix, *body, fim.suffix, *suffix_ids, fim.middle] if fim else body
     assert len(ids) <= budget, (len(ids), budget)

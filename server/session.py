@@ -23,6 +23,7 @@ from .context_check import check_context_length
 from .documents import Document, DocumentStore, Position, PositionEncoding, TextChange
 from .engine import DecodeError, Engine
 from .model_dir import ModelDirError, default_model_path, load_model_dir, model_fingerprint
+from .model_select import resolve_model
 from .pipeline import Outcome, Pipeline
 from .secret_files import WorkspaceIgnores, is_secret_file
 from .settings import Settings
@@ -103,6 +104,7 @@ class Session:
 
     def _load(self, path: Path, variant: str, threads: int) -> None:
         try:
+            path = resolve_model(path, on_stage=lambda line: self.set_status("disabled", line))
             engine = Engine(load_model_dir(path), variant, threads)
             warm_ms = engine.warm_up()
             check_context_length(engine)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import numpy as np
@@ -420,8 +420,10 @@ def generate_snippet(
     """Decode up to `n` candidates (greedy first, then sampled) and keep those that parse in context."""
     view = model_view(doc)  # the model reads the document only with its secrets replaced
     prefix, suffix = view.slice(0, plan.start) + plan.lead, view.slice(plan.end, len(doc.text))
-    budget = engine.context_length - limits.max_tokens
+    budget = engine.context_length - limits.max_tokens - (engine.bos_id is not None)
     prompt = build_fim_prompt(engine, engine.fim, prefix, suffix, budget, heal=False)
+    if engine.bos_id is not None:
+        prompt = replace(prompt, ids=[engine.bos_id, *prompt.ids])
     stop = _stop_rule(plan)
     rng = np.random.default_rng()
     edits: list[Edit] = []

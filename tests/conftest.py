@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 TINY_VOCAB_SIZE = 400
 TINY_CONTEXT = 128
+TINY_SLIDING_WINDOW = 8
 # Stdlib modules whose source (~80 KB of ordinary Python) trains the tiny tokenizer in ~0.1 s.
 _CORPUS_MODULES = ("textwrap", "string", "json.decoder", "json.encoder", "fnmatch", "shlex")
 
@@ -71,6 +72,24 @@ def _tiny_config(model_type: str, vocab_size: int) -> Any:
         return tf.Qwen2Config(**llama_like, num_key_value_heads=2, **ids)
     if model_type == "gpt_neox":
         return tf.GPTNeoXConfig(**llama_like, rotary_pct=0.5, **ids)
+    if model_type == "gemma3_text":
+        # A window far shorter than the test prompts, so the traced sliding mask is exercised;
+        # one layer of each kind, each with its own rope base as in Gemma 3.
+        return tf.Gemma3TextConfig(
+            **llama_like,
+            num_key_value_heads=1,
+            head_dim=8,
+            query_pre_attn_scalar=8,
+            sliding_window=TINY_SLIDING_WINDOW,
+            layer_types=["sliding_attention", "full_attention"],
+            **ids,
+        )
+    if model_type == "starcoder2":
+        return tf.Starcoder2Config(**llama_like, num_key_value_heads=2, sliding_window=None, **ids)
+    if model_type == "phi3":
+        return tf.Phi3Config(
+            **llama_like, num_key_value_heads=2, original_max_position_embeddings=TINY_CONTEXT, **ids
+        )
     raise ValueError(f"no tiny config for model type {model_type!r}")
 
 
@@ -95,6 +114,16 @@ def build_tiny_model_dir(path: Path, model_type: str = "gpt2") -> ModelDir:
 
     checkpoint = build_tiny_checkpoint(model_type, path.parent / f"{path.name}-checkpoint")
     return export_checkpoint(checkpoint, path, int8=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of the real 253 MB Gemma run only when asked for (`make gemma-test`, `-m gemma`)."""
+    if "gemma" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="needs the real Gemma 3 270M: run `make gemma-test`")
+    for item in items:
+        if "gemma" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpt_lsp.engine import REPETITION_PENALTY, DecodeLimits, Engine, _penalize
+from gpt_lsp.engine import REPETITION_PENALTY, DecodeLimits, Engine, _common_prefix, _penalize
 
 PROMPT = "def read_config(path):\n    with open(path) as f:\n        return "
 
@@ -81,3 +81,49 @@ def test_sampling_with_a_seed_is_reproducible(engine):
     a = engine.generate(ids, limits, rng=np.random.default_rng(7))
     b = engine.generate(ids, limits, rng=np.random.default_rng(7))
     assert a.text == b.text
+
+
+def test_prefix_reuse_prefills_only_the_new_tokens_and_decodes_the_same(engine):
+    """A keystroke-like sequence of prompts: each reuses the kept cache of the one it extends,
+    another document's prompt in between does not evict it, and every result equals a cold decode."""
+    limits = DecodeLimits(max_tokens=8, timeout_ms=10_000)
+    first = engine.encode(PROMPT)
+    other = engine.encode("class Stack:\n    def push(self, item):\n        ")
+    typed = engine.encode(PROMPT + "json.load(f)\n\ndef main():\n    ")
+    shared = _common_prefix(first, typed)
+    assert 0 < shared < len(typed)
+    warm = []
+    engine._kept.clear()
+    for prompt in (first, other, typed):
+        warm.append(engine.generate(prompt, limits).ids)
+    assert engine.last_prefill_tokens == len(typed) - shared
+    engine.reuse_prefix = False
+    try:
+        cold = [engine.generate(prompt, limits).ids for prompt in (first, other, typed)]
+        assert engine.last_prefill_tokens == len(typed)
+    finally:
+        engine.reuse_prefix = True
+    assert warm == cold
+
+
+def test_common_prefix_counts_shared_leading_tokens():
+    assert _common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert _common_prefix([1, 2], [1, 2, 3]) == 2
+    assert _common_prefix([], [1]) == 0 and _common_prefix([7], [8]) == 0
+
+
+def test_a_repeated_prompt_still_runs_its_last_token(engine):
+    ids = engine.encode(PROMPT)
+    engine._kept.clear()
+    first = engine.generate(ids, DecodeLimits(max_tokens=4, timeout_ms=10_000))
+    again = engine.generate(ids, DecodeLimits(max_tokens=4, timeout_ms=10_000))
+    assert engine.last_prefill_tokens == 1
+    assert again.ids == first.ids
+
+
+@pytest.mark.parametrize("pending", ["s", "se", "self", "re", "_", "x_y", "return"])
+def test_healing_mask_equals_scanning_the_vocabulary(engine, pending):
+    vocab = engine.vocab_text()
+    expected = {i for i, t in enumerate(vocab) if t and (t.startswith(pending) or pending.startswith(t))}
+    masked = engine._constrain(np.zeros(len(vocab)), pending)
+    assert set(np.flatnonzero(np.isfinite(masked)).tolist()) == expected

@@ -89,14 +89,15 @@ def empty_past(sess) -> dict[str, np.ndarray]:
 
 
 def onnx_forward(
-    sess, ids: list[int], past: dict[str, np.ndarray]
+    sess, ids: list[int], past: dict[str, np.ndarray], keep: int | None = None
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Run `ids` after the cached `past`; return logits (T, V) and the next past."""
+    """Run `ids` after the cached `past`; return logits (T, V) (the last `keep` rows) and the next past."""
     start = next(iter(past.values())).shape[2]
     feed = {
         "input_ids": np.array([ids], np.int64),
         "attention_mask": np.ones((1, start + len(ids)), np.int64),
         "position_ids": np.arange(start, start + len(ids), dtype=np.int64)[None],
+        "logits_to_keep": np.array(keep or len(ids), np.int64),
         **past,
     }
     names = [o.name for o in sess.get_outputs()]
@@ -134,17 +135,16 @@ def test_io_follows_optimum_decoder_with_past_naming(exported):
     sess = session(exported.model_dir)
     inputs = {i.name: i for i in sess.get_inputs()}
     outputs = {o.name: o for o in sess.get_outputs()}
-    layers = (len(inputs) - 3) // 2
+    layers = (len(inputs) - 4) // 2
     assert layers == 2
-    assert list(inputs)[:3] == ["input_ids", "attention_mask", "position_ids"]
+    assert list(inputs)[:4] == ["input_ids", "attention_mask", "position_ids", "logits_to_keep"]
+    assert inputs["logits_to_keep"].shape == []
     assert inputs["input_ids"].shape == ["batch", "sequence"]
     assert inputs["attention_mask"].shape == ["batch", "past_sequence + sequence"]
     assert inputs["position_ids"].shape == ["batch", "sequence"]
     assert list(outputs)[0] == "logits"
-    assert outputs["logits"].shape[:2] == ["batch", "sequence"]
-    kv_heads = (
-        1 if exported.model_type == "gpt_bigcode" else (2 if exported.model_type in ("llama", "qwen2") else 4)
-    )
+    assert outputs["logits"].shape[:2] == ["batch", "logits_to_keep"]
+    kv_heads = {"gpt_bigcode": 1, "gemma3_text": 1, "gpt2": 4, "gpt_neox": 4}.get(exported.model_type, 2)
     for i in range(layers):
         for kind in ("key", "value"):
             assert inputs[f"past_key_values.{i}.{kind}"].shape == ["batch", kv_heads, "past_sequence", 8]
@@ -159,6 +159,18 @@ def test_onnx_logits_match_torch(exported, tiny_tokenizer):
         expected = torch_model(exported.checkpoint)(torch.tensor([ids])).logits[0].numpy()
     got, _ = onnx_forward(session(exported.model_dir), ids, empty_past(session(exported.model_dir)))
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_last_position_logits_equal_the_full_run(exported, tiny_tokenizer):
+    """logits_to_keep=1 (what the engine asks during prefill) is the last row of the full logits."""
+    sess = session(exported.model_dir)
+    ids = tiny_tokenizer.encode(PROMPT).ids
+    full, full_past = onnx_forward(sess, ids, empty_past(sess))
+    last, last_past = onnx_forward(sess, ids, empty_past(sess), keep=1)
+    assert last.shape == (1, full.shape[1])
+    np.testing.assert_allclose(last[0], full[-1], atol=1e-5, rtol=1e-5)
+    for name in full_past:
+        np.testing.assert_array_equal(last_past[name], full_past[name])
 
 
 def test_onnx_matches_torch_with_past_batch_and_padding(exported):
@@ -250,7 +262,8 @@ def test_bad_completion_prompt_is_a_clear_error(tiny_model_dir, tmp_path):
 def test_unsupported_model_type_is_a_clear_error(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(
-        ExportError, match="'bert' is not supported.*gpt2, llama, qwen2, gpt_bigcode, gpt_neox"
+        ExportError,
+        match="'bert' is not supported.*gpt2, llama, qwen2, gemma3_text, starcoder2, phi3, gpt_bigcode, gpt_neox",
     ):
         export_checkpoint(tmp_path, tmp_path / "out")
 
@@ -271,7 +284,7 @@ def test_cli_help(capsys):
         cli().parse_args(["export", "--help"])
     assert exit_info.value.code == 0
     help_text = capsys.readouterr().out
-    for word in ("CHECKPOINT", "OUT_DIR", "--int8", "--opset", "--context-length", "gpt_bigcode"):
+    for word in ("SOURCE", "GGUF", "OUT_DIR", "--int8", "--opset", "--context-length", "gpt_bigcode"):
         assert word in help_text
 
 
@@ -287,3 +300,103 @@ def test_export_module_does_not_import_torch():
     """`gpt-lsp --help` must work for users without the train extra."""
     code = "import sys, gpt_lsp.model.export, gpt_lsp.model.quantize; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_export_records_where_the_weights_came_from(exported):
+    provenance = exported.model_dir.config.provenance
+    assert provenance["source"] == str(exported.checkpoint.resolve())
+    assert provenance["format"] == "huggingface"
+    assert len(provenance["sha256"]) == 64
+
+
+def test_model_card_license_is_recorded(tmp_path):
+    from gpt_lsp.model.pretrained import checkpoint_provenance
+
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "README.md").write_text("---\nlanguage: en\nlicense: apache-2.0\n---\n# A model\n")
+    assert checkpoint_provenance(tmp_path)["license"] == "apache-2.0"
+    (tmp_path / "README.md").write_text("# No front matter\nlicense: mit\n")
+    assert "license" not in checkpoint_provenance(tmp_path)
+
+
+def _word_level_checkpoint(path: Path, vocab: dict[str, int], bos: str | None = None) -> Path:
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="x"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    if bos:
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", special_tokens=[(bos, vocab[bos])]
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(path / "tokenizer.json"))
+    return path
+
+
+def test_a_model_without_fim_is_prompted_with_the_prefix_and_gets_its_bos(tmp_path):
+    """Gemma's case: no FIM sentinels, and a tokenizer that puts <bos> before every text."""
+    from gpt_lsp.model.export import _model_config
+
+    checkpoint = _word_level_checkpoint(tmp_path, {"x": 0, "<bos>": 1, "<eos>": 2}, bos="<bos>")
+    hf_config = {"model_type": "gemma3_text", "max_position_embeddings": 32768, "sliding_window": 512}
+    config = _model_config(checkpoint, {**hf_config, "eos_token_id": 2}, None, int8=False)
+    assert config.fim is None and config.completion_prompt == "prefix"
+    assert config.bos_token == "<bos>"
+    assert config.context_length == 512  # the sliding window, see the export module's docstring
+    assert (
+        _model_config(checkpoint, {**hf_config, "eos_token_id": 2}, 2048, int8=False).context_length == 2048
+    )
+
+
+def test_fim_spelling_of_the_tokenizer_is_recorded(tmp_path):
+    from gpt_lsp.model.export import _model_config
+
+    vocab = {"x": 0, "<|endoftext|>": 1, "<|fim_prefix|>": 2, "<|fim_suffix|>": 3, "<|fim_middle|>": 4}
+    checkpoint = _word_level_checkpoint(tmp_path, vocab)
+    config = _model_config(
+        checkpoint, {"model_type": "qwen2", "n_positions": 64, "eos_token_id": 1}, None, False
+    )
+    assert config.fim is not None and config.fim.middle == "<|fim_middle|>"
+    assert config.completion_prompt == "fim" and config.bos_token is None
+
+
+def test_gguf_is_recognised_by_its_magic_bytes_not_its_name(tmp_path, monkeypatch):
+    """An Ollama blob has no extension; a file called .gguf that is not one is an error."""
+    from gpt_lsp.model import pretrained
+    from gpt_lsp.model_select import GGUF_MAGIC
+
+    blob = tmp_path / "sha256-0123abcd"
+    blob.write_bytes(GGUF_MAGIC + b"\x03\x00\x00\x00rest")
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"not a gguf")
+    seen = []
+    monkeypatch.setattr(pretrained, "gguf_checkpoint", lambda path, on_stage: seen.append(path) or tmp_path)
+    assert pretrained.resolve_source(blob) == tmp_path and seen == [blob]
+    with pytest.raises(ExportError, match="not a GGUF file"):
+        export_checkpoint(fake, tmp_path / "out")
+
+
+def test_big_vocabularies_get_4_bit_embedding_and_output_layers(tmp_path, tiny_tokenizer):
+    """From VOCAB_4BIT_MIN tokens on, the two vocabulary-sized matrices are 4-bit (see quantize.py);
+    the int8 graph still predicts what fp32 predicts on real code, up to near-ties."""
+    import onnx
+    import torch
+    from conftest import _tiny_config
+    from transformers import AutoModelForCausalLM
+
+    from gpt_lsp.model.quantize import VOCAB_4BIT_MIN
+
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "big-vocab"
+    AutoModelForCausalLM.from_config(_tiny_config("llama", VOCAB_4BIT_MIN)).save_pretrained(checkpoint)
+    tiny_tokenizer.save(str(checkpoint / "tokenizer.json"))
+    model_dir = export_checkpoint(checkpoint, tmp_path / "model", int8=True)
+    ops = {n.op_type for n in onnx.load(str(model_dir.onnx_path("int8"))).graph.node}
+    assert {"MatMulNBits", "GatherBlockQuantized", "MatMulInteger"} <= ops
+    fp32_sess, int8_sess = session(model_dir, "fp32"), session(model_dir, "int8")
+    ids = tiny_tokenizer.encode(CODE_WINDOWS[0]).ids
+    fp32, _ = onnx_forward(fp32_sess, ids, empty_past(fp32_sess))
+    int8, _ = onnx_forward(int8_sess, ids, empty_past(int8_sess))
+    # A random 65k-way output is full of near-ties (measured agreement 0.69); a broken 4-bit layout
+    # would agree on about 1 position in 65,536.
+    assert (fp32.argmax(-1) == int8.argmax(-1)).mean() >= 0.5

@@ -8,9 +8,11 @@ from hypothesis import strategies as st
 
 from gpt_lsp.model.tokenizer import (
     EOS_TOKEN,
+    FIM_SPELLINGS,
     MIN_VOCAB_SIZE,
     SPECIAL_TOKENS,
     check_fim_tokens,
+    find_fim_tokens,
     has_fim_tokens,
     train_tokenizer,
 )
@@ -78,3 +80,18 @@ def test_missing_fim_tokens_is_a_clear_error():
         ValueError, match=r"tokenizer at old/tokenizer.json has no <fim_prefix> token; retrain"
     ):
         check_fim_tokens(plain, "old/tokenizer.json")
+
+
+@pytest.mark.parametrize("spelling", FIM_SPELLINGS, ids=lambda f: f.prefix)
+def test_fim_sentinels_are_found_under_every_common_spelling(spelling):
+    from tokenizers import Tokenizer, models
+
+    vocab = {"a": 0, spelling.prefix: 1, spelling.suffix: 2, spelling.middle: 3}
+    assert find_fim_tokens(Tokenizer(models.WordLevel(vocab, unk_token="a"))) == spelling
+
+
+def test_a_tokenizer_without_fim_has_no_sentinels():
+    from tokenizers import Tokenizer, models
+
+    vocab = {"a": 0, "<fim_prefix>": 1, "<|fim_suffix|>": 2, "<MID>": 3}  # no complete set
+    assert find_fim_tokens(Tokenizer(models.WordLevel(vocab, unk_token="a"))) is None

@@ -19,6 +19,7 @@ class ScriptedEngine:
     context_length = 256
     completion_prompt = "fim"
     eos_id = 0
+    bos_id = None  # a model trained without <bos>
 
     def __init__(self, *answers: str) -> None:
         self.answers = list(answers)
@@ -142,3 +143,13 @@ def test_block_completion_stops_at_the_dedent():
     [s] = outcome.suggestions
     assert s.kind is CompletionKind.BLOCK
     assert "other" not in s.text and "return len(self.items)" in s.text
+
+
+def test_models_trained_with_bos_get_it_before_every_prompt():
+    doc = make_doc("def area(r):\n    return \n")
+    engine = ScriptedEngine("3.14 * r * r")
+    engine.bos_id, engine.completion_prompt = -9, "prefix"
+    [s] = Pipeline(engine, GenerationSettings()).complete(doc, Position(1, 11)).suggestions
+    assert s.text == "3.14 * r * r"
+    ids = engine.calls[0][0]
+    assert ids[0] == -9 and min(ids[1:]) >= 0 and engine.decode(ids[1:]).endswith("return ")

@@ -67,7 +67,12 @@ def test_token_healing_backs_up_over_a_word_fragment():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(max_size=300), st.text(max_size=300), st.integers(min_value=4, max_value=200), st.text(max_size=50))
+@given(
+    st.text(max_size=300),
+    st.text(max_size=300),
+    st.integers(min_value=4, max_value=200),
+    st.text(max_size=50),
+)
 def test_prompt_never_exceeds_its_budget_and_spans_are_contiguous(prefix, suffix, budget, extra):
     tok = CharTokenizer()
     prompt = build_fim_prompt(tok, FIM, prefix, suffix, budget, extra)
@@ -97,3 +102,19 @@ def test_prompt_with_a_real_bpe_tokenizer_stays_in_budget(tiny_tokenizer):
     source = "def handler(request):\n    return request.json()\n" * 50
     prompt = build_fim_prompt(Wrapped(), FIM, source, source, budget=64)
     assert len(prompt.ids) <= 64
+
+
+def test_a_stepped_window_keeps_the_prompt_start_while_typing():
+    """Typing at the end of a long prefix leaves the first tokens alone for many keystrokes
+    (what lets the engine reuse their cache), and the prompt stays within step tokens of the budget."""
+    tok = CharTokenizer()
+    text = "".join(f"line {i}\n" for i in range(400))
+    starts = set()
+    for typed in range(40):
+        prompt = build_fim_prompt(tok, None, text + "x" * typed, "", budget=200, heal=False, step=64)
+        assert 200 - 64 < len(prompt.ids) <= 200
+        assert tok.decode(prompt.ids).endswith("x" * typed)
+        starts.add(tuple(prompt.ids[:10]))
+    assert len(starts) == 1
+    exact = build_fim_prompt(tok, None, text, "", budget=200, heal=False)
+    assert len(exact.ids) == 200

@@ -50,6 +50,7 @@ class ScriptedEngine:
 
     fim = FimIds(-1, -2, -3)
     context_length = 512
+    bos_id = None  # a model trained without <bos>
 
     def __init__(self, *answers: str) -> None:
         self.answers = list(answers)
