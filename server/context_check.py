@@ -52,13 +52,8 @@ def fails_at(engine: Engine, positions: int) -> DecodeError | None:
     past_len = positions - 1
     if len(engine.past_names) * heads * past_len * head_dim * 4 > FULL_CONTEXT_PROBE_BYTES:
         past_len = 0
-    feeds: dict[str, np.ndarray] = {
-        "input_ids": np.asarray([[engine.eos_id]], dtype=np.int64),
-        "attention_mask": np.ones((1, past_len + 1), dtype=np.int64),
-        "position_ids": np.asarray([[positions - 1]], dtype=np.int64),
-    }
-    past = np.zeros((1, heads, past_len, head_dim), dtype=np.float32)
-    feeds.update((name, past) for name in engine.past_names)
+    zeros = np.zeros((1, heads, past_len, head_dim), dtype=np.float32)
+    feeds = engine.feeds([engine.eos_id], [zeros] * len(engine.past_names), True, positions - 1)
     try:
         engine.run_graph(feeds, quiet=True)
     except DecodeError as err:

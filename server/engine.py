@@ -221,18 +221,26 @@ class Engine:
         With `last_only`, logits may cover the last position only (graphs with `logits_to_keep`).
         Raises DecodeError when the graph fails (a shape or index it does not accept), so callers
         can tell a broken model from a bug in their own code."""
+        outputs = self.run_graph(self.feeds(ids, past, last_only), quiet)
+        return outputs[self.logits_index][0], [outputs[i] for i in self.present_index]
+
+    def feeds(
+        self, ids: Sequence[int], past: list[np.ndarray], last_only: bool, first_position: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """The graph's inputs for `ids` after `past`; positions continue the cache unless
+        `first_position` says otherwise (probes of a position the cache does not reach)."""
         past_len = past[0].shape[2]
         n = len(ids)
+        start = past_len if first_position is None else first_position
         feeds: dict[str, np.ndarray] = {
             "input_ids": np.asarray([ids], dtype=np.int64),
             "attention_mask": np.ones((1, past_len + n), dtype=np.int64),
-            "position_ids": np.arange(past_len, past_len + n, dtype=np.int64)[None, :],
+            "position_ids": np.arange(start, start + n, dtype=np.int64)[None, :],
         }
         if self.keeps_logits:
             feeds["logits_to_keep"] = np.array(1 if last_only else n, dtype=np.int64)
         feeds.update(zip(self.past_names, past, strict=True))
-        outputs = self.run_graph(feeds, quiet)
-        return outputs[self.logits_index][0], [outputs[i] for i in self.present_index]
+        return feeds
 
     def run_graph(self, feeds: dict[str, np.ndarray], quiet: bool = False) -> list[np.ndarray]:
         """One session run; DecodeError if it fails. `quiet` keeps ONNX Runtime's own log lines off
