@@ -68,9 +68,10 @@ def serve(args: argparse.Namespace) -> int:
 
     ls = create_server(Path(args.model) if args.model else None)
     _watch_parent(lambda: ls.process_id)
-    from .protocol import framed_stdin
+    from .transport import SharedWire, framed_stdin
 
-    ls.start_io(framed_stdin(stdin), stdout)  # returns on `exit` or when stdin reaches EOF
+    wire = SharedWire(stdout)
+    ls.start_io(framed_stdin(stdin, wire.reply_error), wire)  # returns on `exit` or when stdin reaches EOF
     code = ls.exit_code if ls.protocol._shutdown or ls.exit_code == 0 else 1
     logging.shutdown()
     os._exit(code)  # don't wait for a decode still running on the worker thread

@@ -52,6 +52,11 @@ class GptLanguageServer(LanguageServer):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._settings_error: str | None = None
 
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls shows every handler exception as an error popup; a client's protocol mistake
+        (or our own bug) must not pop up on every keystroke, so it goes to the log only."""
+        log.warning("%s: %s", getattr(source, "__name__", source), error)
+
     def _send_status(self, status: Status) -> None:
         """Status may change on the inference thread; notifications must leave from the event loop."""
         if self._loop is None:
@@ -142,7 +147,7 @@ def register_features(ls: GptLanguageServer) -> None:  # noqa: C901 - one small 
         try:
             session.change(d.uri, d.version, to_text_changes(params.content_changes))
         except KeyError:
-            log.info("didChange for a document that was never opened: %s", d.uri)
+            log.warning("ignored didChange for a document that is not open: %s", d.uri)
             return
         session.assist.schedule_diagnostics(d.uri)
 
