@@ -29,7 +29,7 @@ __all__ = ["Document", "DocumentStore", "Position", "PositionEncoding", "TextCha
 
 log = logging.getLogger(__name__)
 
-_READ_CHUNK = 1 << 16  # bytes handed to tree-sitter per read callback
+_READ_CHUNK = 1 << 12  # bytes handed to tree-sitter per read callback
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,47 @@ def _edit_tree(tree: tree_sitter.Tree, index: TextIndex, start: int, end: int, n
     tree.edit(start_byte, old_end_byte, start_byte + len(inserted), start_point, old_end_point, new_end_point)
 
 
+class _ChunkFeed:
+    """Hands the source to tree-sitter through one reused buffer.
+
+    py-tree-sitter 0.26 keeps a reference to every object a read callback returns, so returning
+    slices of the source kept every parsed version of every file alive: memory grew by the file
+    size per parse and closing files gave almost nothing back. Returning memoryviews of one buffer,
+    refilled in place and cached per length (at most `_READ_CHUNK` of them), leaks nothing. Each
+    read returns everything up to the chunk size: a chunk cut shorter could end inside a UTF-8
+    character that tree-sitter's lexer then re-reads from its start. (Parsing plain bytes would not leak either, but then the
+    binding ignores progress_callback, so no time budget, and holds the GIL for the whole parse.)
+    Only one parse may use a feed at a time; the store's parse lock ensures that.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray(_READ_CHUNK)
+        self._views: dict[int, memoryview] = {}
+
+    def reader(self, source: bytes) -> tuple[Callable[[int, tree_sitter.Point], object], Callable[[], None]]:
+        """A read callback over `source`, and a function that ends its use of the shared buffer."""
+        live = True
+
+        def read(byte: int, _point: tree_sitter.Point) -> object:
+            left = len(source) - byte
+            if left <= 0:
+                return b""
+            if not live:  # a read after the parse (Node.text): a plain slice is safe there
+                return source[byte : byte + _READ_CHUNK]
+            size = min(left, _READ_CHUNK)
+            self._buffer[:size] = source[byte : byte + size]
+            view = self._views.get(size)
+            if view is None:
+                view = self._views[size] = memoryview(self._buffer)[:size]
+            return view
+
+        def done() -> None:
+            nonlocal live
+            live = False
+
+        return read, done
+
+
 class DocumentStore:
     """The open documents of one client session, keyed by URI."""
 
@@ -156,12 +197,13 @@ class DocumentStore:
         self.parse_timeout_ms = parse_timeout_ms
         self.max_trees = max_trees
         self._docs: dict[str, Document] = {}
-        self._parsers: dict[str, tree_sitter.Parser] = {}
+        self._parsers: dict[int, tree_sitter.Parser] = {}  # one per grammar, used under `_parse_lock`
         self._timed_out_len: dict[str, int] = {}  # text length at which a parse ran out of time
         self._reasons: dict[str, str | None] = {}  # last fallback reason logged per document
         self._with_trees: OrderedDict[str, Document] = OrderedDict()  # least recently parsed first
         self._trees_lock = threading.Lock()  # guards `_with_trees`; held only briefly
         self._parse_lock = threading.Lock()  # one parse at a time: parsers are not thread-safe
+        self._feed = _ChunkFeed()
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
         self._timed_out_len.pop(uri, None)
@@ -193,7 +235,6 @@ class DocumentStore:
 
     def close(self, uri: str) -> None:
         self._docs.pop(uri, None)
-        self._parsers.pop(uri, None)
         self._timed_out_len.pop(uri, None)
         self._reasons.pop(uri, None)
         with self._trees_lock:
@@ -272,13 +313,11 @@ class DocumentStore:
     def _run_parser(
         self, uri: str, spec: LanguageSpec, source: bytes, old_tree: tree_sitter.Tree | None
     ) -> tree_sitter.Tree | None:
-        parser = self._parsers.get(uri)
-        if parser is None or parser.language != spec.language:
-            parser = self._parsers[uri] = tree_sitter.Parser(spec.language)
+        parser = self._parsers.get(id(spec.language))
+        if parser is None:
+            parser = self._parsers[id(spec.language)] = tree_sitter.Parser(spec.language)
         deadline = time.perf_counter() + self.parse_timeout_ms / 1000
-
-        def read(byte: int, _point: tree_sitter.Point) -> bytes:
-            return source[byte : byte + _READ_CHUNK]
+        read, done = self._feed.reader(source)
 
         def out_of_time(_byte: int, _has_error: bool) -> bool:
             return time.perf_counter() > deadline
@@ -290,3 +329,5 @@ class DocumentStore:
         except ValueError:  # tree-sitter raises "Parsing failed" when the callback cancels
             parser.reset()  # otherwise the next parse resumes the cancelled one
             return None
+        finally:
+            done()
