@@ -21,6 +21,8 @@ from . import __version__
 
 # Toolchain subcommands live in gpt_lsp.model (the `train` extra); each module registers itself
 # and imports torch only when run.
+# Server-side commands that need no toolchain (gpt_lsp.<name>, registered the same way).
+SERVER_MODULES = ("soak",)
 TOOLCHAIN_MODULES = ("corpus", "train", "finetune", "export", "evaluate", "bench", "hint_bench", "ship")
 
 
@@ -93,6 +95,8 @@ def build_parser(with_toolchain: bool = True) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve_parser = subparsers.add_parser("serve", help="serve LSP over stdio (same as --stdio)")
     serve_parser.set_defaults(func=serve)
+    for name in SERVER_MODULES if with_toolchain else ():
+        importlib.import_module(f"gpt_lsp.{name}").register(subparsers)
     for name in TOOLCHAIN_MODULES if with_toolchain else ():
         try:
             importlib.import_module(f"gpt_lsp.model.{name}").register(subparsers)
