@@ -1,6 +1,6 @@
 """LSP handlers: each fetches what it needs, calls the session or pipeline once, and converts.
 
-Only this module and convert.py know lsprotocol types (DESIGN.md, "handlers are thin").
+Only this module and convert.py know lsprotocol types: handlers stay thin.
 """
 
 from __future__ import annotations
