@@ -26,6 +26,7 @@ from .convert import (
     workspace_edit,
 )
 from .documents import Position
+from .memory import MemoryReleaser
 from .postprocess import Edit
 from .protocol import GptLspProtocol
 from .session import Session, Status
@@ -51,6 +52,7 @@ class GptLanguageServer(LanguageServer):
         self.exit_code = 1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._settings_error: str | None = None
+        self.memory = MemoryReleaser()
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """pygls shows every handler exception as an error popup; a client's protocol mistake
@@ -154,6 +156,7 @@ def register_features(ls: GptLanguageServer) -> None:  # noqa: C901 - one small 
     @ls.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
         session.close(params.text_document.uri)
+        ls.memory.soon()
 
     @ls.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
     async def inline_completion(params: lsp.InlineCompletionParams) -> lsp.InlineCompletionList | None:

@@ -61,7 +61,7 @@ class RawClient:
 
     def __init__(self, command: list[str]) -> None:
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.sent = self.errors = self.popups = 0
+        self.sent = self.errors = self.popups = self.suggestions = 0
         self.largest_answered = 0
         self._next_id = 0
         self._replies: dict[Any, dict] = {}
@@ -165,6 +165,24 @@ def _soak(client: RawClient, uri: str, count: int, step) -> tuple[float, float]:
     return before, rss_mb(client.proc.pid)
 
 
+def _typist(client: RawClient, uri: str):
+    """A step that types the next character of some code and asks for a completion right there,
+    so no two completions see the same prefix (a repeated one would be answered from the cache)."""
+    code = python_source(4_000)
+    client.open(uri, "")
+    cursor = [0, 0]
+
+    def step(i: int) -> None:
+        char = code[i % len(code)]
+        client.insert(uri, i + 2, cursor[0], cursor[1], char)
+        cursor[:] = [cursor[0] + 1, 0] if char == "\n" else [cursor[0], cursor[1] + 1]
+        position = {"line": cursor[0], "character": cursor[1]}
+        reply = client.call("textDocument/completion", {"textDocument": {"uri": uri}, "position": position})
+        client.suggestions += bool(((reply or {}).get("result") or {}).get("items"))
+
+    return step
+
+
 def _open_close(client: RawClient, documents: int) -> tuple[float, float, float]:
     """RSS before, with `documents` files of 20 KB open (each parsed for diagnostics), and after closing them."""
     text = python_source(20_000)
@@ -180,7 +198,7 @@ def _open_close(client: RawClient, documents: int) -> tuple[float, float, float]
     for n in range(documents):
         client.notify("textDocument/didClose", {"textDocument": {"uri": f"file:///soak/many{n}.py"}})
     client.trivial_ms()
-    time.sleep(1.0)
+    time.sleep(3.0)  # the server hands freed memory back 2 s after the last close
     return before, opened, rss_mb(client.proc.pid)
 
 
@@ -219,8 +237,7 @@ def run_soak(
 
     rss_notifications = _soak(client, uri, notifications, keystroke)
     rss_documents = _open_close(client, documents)
-    position = {"textDocument": {"uri": uri}, "position": {"line": 2, "character": 10}}
-    rss_completions = _soak(client, uri, completions, lambda i: client.call("textDocument/completion", position))
+    rss_completions = _soak(client, uri, completions, _typist(client, "file:///soak/typing.py"))
 
     typing: dict[str, tuple[float, float]] = {}
     for n, (name, (make, (line, character))) in enumerate(PATHOLOGICAL.items()):
@@ -252,6 +269,7 @@ def run_soak(
         "largest_message_answered_bytes": client.largest_answered,
         "rss_notifications_mb": rss_notifications,
         "rss_completions_mb": rss_completions,
+        "completions_with_items": client.suggestions,
         "rss_documents_mb": rss_documents,
         "typing_ms": typing,
     }
@@ -272,6 +290,7 @@ def _print(f: dict, notifications: int, completions: int, keystrokes: int, docum
     print(f"largest message answered: {f['largest_message_answered_bytes']} bytes", file=out)
     print(f"RSS over {notifications} didChange notifications: {rss(f['rss_notifications_mb'])}", file=out)
     print(f"RSS over {completions} completions: {rss(f['rss_completions_mb'])}", file=out)
+    print(f"completions that returned items: {f['completions_with_items']} of {completions}", file=out)
     before, opened, closed = f["rss_documents_mb"]
     print(
         f"RSS with {documents} documents of 20 KB open: {before:.1f} -> {opened:.1f} MB, after closing them {closed:.1f} MB",
