@@ -31,7 +31,7 @@ class _Rejected:
 
 
 def _fill_trigger_kind(data: dict[str, Any]) -> None:
-    """Clients built without `InlineCompletionTriggerKind` omit it ; treat them as Invoked."""
+    """Clients built without `InlineCompletionTriggerKind` omit it; treat them as Invoked."""
     if data.get("method") == lsp.TEXT_DOCUMENT_INLINE_COMPLETION and isinstance(data.get("params"), dict):
         context = data["params"].setdefault("context", {})
         if isinstance(context, dict):
