@@ -223,6 +223,7 @@ def run_soak(
         if client.call(*TRIVIAL) is not None:
             client.largest_answered = max(client.largest_answered, body)
         client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    time.sleep(3.0)  # let the server hand those documents' memory back before measuring the soaks
 
     uri = "file:///soak/small.py"
     client.open(uri, python_source(2_000))
