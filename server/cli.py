@@ -17,10 +17,12 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from . import __version__, complete_view
+from . import __version__
 
-# Toolchain subcommands live in gpt_lsp.model (the `train` extra); each module registers itself
-# and imports torch only when run.
+# Server-side commands that need no toolchain (gpt_lsp.<name>); each module registers itself.
+SERVER_MODULES = ("complete_view", "soak")
+# Toolchain subcommands live in gpt_lsp.model (the `train` extra), registered the same way; each
+# imports torch only when run.
 TOOLCHAIN_MODULES = ("corpus", "train", "finetune", "export", "evaluate", "bench", "hint_bench", "ship")
 
 
@@ -83,9 +85,10 @@ def serve(args: argparse.Namespace) -> int:
 
     ls = create_server(Path(args.model) if args.model else None)
     _watch_parent(lambda: ls.process_id)
-    from .protocol import framed_stdin
+    from .transport import SharedWire, framed_stdin
 
-    ls.start_io(framed_stdin(stdin), stdout)  # returns on `exit` or when stdin reaches EOF
+    wire = SharedWire(stdout)
+    ls.start_io(framed_stdin(stdin, wire.reply_error), wire)  # returns on `exit` or when stdin reaches EOF
     code = ls.exit_code if ls.protocol._shutdown or ls.exit_code == 0 else 1
     logging.shutdown()
     os._exit(code)  # don't wait for a decode still running on the worker thread
@@ -121,9 +124,10 @@ def build_parser(with_toolchain: bool = True) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve_parser = subparsers.add_parser("serve", help="serve LSP over stdio (same as --stdio)")
     serve_parser.set_defaults(func=serve)
-    complete_view.register(subparsers)
     models_parser = subparsers.add_parser("models", help="list the models --model accepts on this machine")
     models_parser.set_defaults(func=list_models)
+    for name in SERVER_MODULES if with_toolchain else ():
+        importlib.import_module(f"gpt_lsp.{name}").register(subparsers)
     for name in TOOLCHAIN_MODULES if with_toolchain else ():
         try:
             importlib.import_module(f"gpt_lsp.model.{name}").register(subparsers)

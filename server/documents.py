@@ -1,43 +1,35 @@
-"""Open documents: their text, LSP position arithmetic, and an incrementally updated tree-sitter tree.
-
-Positions follow LSP 3.17 ("Position", "Text Documents"): lines end at \\n, \\r\\n or \\r; a
-character offset counts code units of the negotiated encoding (utf-16 by default); positions
-past the end of a line or of the document are clamped, never rejected; an offset inside a
-surrogate pair or a UTF-8 sequence snaps to the start of that character.
+"""Open documents: their text, position index (positions.py) and an incrementally updated
+tree-sitter tree.
 
 Every `DocumentStore.change` builds a new `Document` snapshot (the old tree is copied before it
 is edited), so a worker thread holding an older snapshot keeps a consistent text and tree.
-Parsing is skipped, with `fallback_reason` set and one log line, for files over a size cap,
-text containing NUL bytes, and parses that exceed a time budget (tree-sitter#2144).
+A keystroke only edits the old tree; the parse happens when a reader first asks for `tree`
+(completion, diagnostics: off the event loop), so typing never waits on tree-sitter, which
+needs hundreds of milliseconds for a reparse of 50,000-deep nesting. Trees are kept for the most
+recently parsed documents only (a tree takes tens of times its source in memory); the others
+re-parse on demand. Parsing is skipped, with `fallback_reason` set and one log line, for files
+over a size cap, text containing NUL bytes, and parses that exceed a time budget (tree-sitter#2144).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 
-import numpy as np
 import tree_sitter
 
 from gpt_lsp.languages import LanguageSpec, language_for
+from gpt_lsp.positions import Position, PositionEncoding, TextIndex
+
+__all__ = ["Document", "DocumentStore", "Position", "PositionEncoding", "TextChange", "TextIndex"]
 
 log = logging.getLogger(__name__)
 
-_READ_CHUNK = 1 << 16  # bytes handed to tree-sitter per read callback
-
-
-class PositionEncoding(str, Enum):
-    UTF8 = "utf-8"
-    UTF16 = "utf-16"
-    UTF32 = "utf-32"
-
-
-@dataclass(frozen=True)
-class Position:
-    line: int
-    character: int  # code units of the negotiated PositionEncoding
+_READ_CHUNK = 1 << 12  # bytes handed to tree-sitter per read callback
 
 
 @dataclass(frozen=True)
@@ -47,100 +39,6 @@ class TextChange:
     text: str
     start: Position | None = None
     end: Position | None = None
-
-
-def _code_points(text: str) -> np.ndarray:
-    if text.isascii():
-        return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-
-
-def _unit_lengths(codes: np.ndarray, encoding: PositionEncoding) -> np.ndarray:
-    """Code units each code point takes in `encoding` (lone surrogates count as in surrogatepass)."""
-    if encoding is PositionEncoding.UTF16:
-        return 1 + (codes > 0xFFFF).astype(np.int64)
-    if encoding is PositionEncoding.UTF8:
-        return 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
-    return np.ones(len(codes), dtype=np.int64)
-
-
-def _unit_count(text: str, encoding: PositionEncoding) -> int:
-    if text.isascii() or encoding is PositionEncoding.UTF32:
-        return len(text)
-    if encoding is PositionEncoding.UTF16:
-        return len(text.encode("utf-16-le", "surrogatepass")) // 2
-    return len(text.encode("utf-8", "surrogatepass"))
-
-
-class TextIndex:
-    """Line starts of one text, for O(log n) position ⇄ offset and utf-8 byte offsets."""
-
-    def __init__(self, text: str, encoding: PositionEncoding) -> None:
-        self.text = text
-        self.encoding = encoding
-        self.is_ascii = text.isascii()
-        codes = _code_points(text)
-        self._newlines = np.flatnonzero(codes == 10)  # tree-sitter rows break at \n only
-        breaks = self._newlines
-        carriage = np.flatnonzero(codes == 13)
-        if carriage.size:
-            after = carriage + 1
-            lone = carriage[(after >= len(codes)) | (codes[np.minimum(after, len(codes) - 1)] != 10)]
-            breaks = np.union1d(breaks, lone)
-        self.starts = np.concatenate((np.zeros(1, dtype=np.int64), breaks.astype(np.int64) + 1))
-        self._byte_starts: np.ndarray | None = None
-
-    @property
-    def line_count(self) -> int:
-        return len(self.starts)
-
-    def line_span(self, line: int) -> tuple[int, int]:
-        """Start and end (before the line break) offsets of a line that exists."""
-        start = int(self.starts[line])
-        if line + 1 >= len(self.starts):
-            return start, len(self.text)
-        end = int(self.starts[line + 1]) - 1
-        if end > start and self.text[end] == "\n" and self.text[end - 1] == "\r":
-            end -= 1
-        return start, end
-
-    def line_of(self, offset: int) -> int:
-        return int(np.searchsorted(self.starts, offset, side="right")) - 1
-
-    def offset_at(self, pos: Position) -> int:
-        if pos.line >= len(self.starts):
-            return len(self.text)
-        start, end = self.line_span(max(pos.line, 0))
-        if pos.character <= 0:
-            return start
-        line = self.text[start:end]
-        if self.is_ascii or self.encoding is PositionEncoding.UTF32 or line.isascii():
-            return start + min(pos.character, len(line))
-        ends = np.cumsum(_unit_lengths(_code_points(line), self.encoding))
-        return start + int(np.searchsorted(ends, pos.character, side="right"))
-
-    def position_at(self, offset: int) -> Position:
-        offset = min(max(offset, 0), len(self.text))
-        line = self.line_of(offset)
-        start, end = self.line_span(line)
-        return Position(line, _unit_count(self.text[start : min(offset, end)], self.encoding))
-
-    def byte_offset(self, offset: int) -> int:
-        offset = min(max(offset, 0), len(self.text))
-        if self.is_ascii:
-            return offset
-        if self._byte_starts is None:
-            sizes = _unit_lengths(_code_points(self.text), PositionEncoding.UTF8)
-            self._byte_starts = np.concatenate(([0], np.cumsum(sizes)))[self.starts]
-        line = self.line_of(offset)
-        start = int(self.starts[line])
-        return int(self._byte_starts[line]) + len(self.text[start:offset].encode("utf-8", "surrogatepass"))
-
-    def ts_point(self, offset: int) -> tuple[int, int]:
-        """tree-sitter's (row, byte column) of an offset; rows count \\n only."""
-        row = int(np.searchsorted(self._newlines, offset, side="left"))
-        row_start = int(self._newlines[row - 1]) + 1 if row else 0
-        return row, self.byte_offset(offset) - self.byte_offset(row_start)
 
 
 class Document:
@@ -155,6 +53,7 @@ class Document:
         spec: LanguageSpec | None,
         encoding: PositionEncoding = PositionEncoding.UTF16,
         index: TextIndex | None = None,
+        parse: Callable[[Document], None] | None = None,
     ) -> None:
         self.uri = uri
         self.language_id = language_id
@@ -162,10 +61,48 @@ class Document:
         self.text = text
         self.spec = spec
         self.encoding = encoding
-        self.tree: tree_sitter.Tree | None = None
-        self.source: bytes = b""  # the utf-8 text the tree was parsed from (empty without a tree)
-        self.fallback_reason: str | None = None
         self.index = index if index is not None else TextIndex(text, encoding)
+        self.edited_tree: tree_sitter.Tree | None = None  # an older tree, edited to match `text`
+        self._parse = parse
+        self._parsed = parse is None
+        self._tree: tree_sitter.Tree | None = None
+        self._source = b""
+        self._fallback_reason: str | None = None
+
+    def _ensure_parsed(self) -> None:
+        if not self._parsed and self._parse is not None:
+            self._parse(self)
+
+    @property
+    def tree(self) -> tree_sitter.Tree | None:
+        """The syntax tree, parsed on first use (possibly again, after the store dropped it)."""
+        self._ensure_parsed()
+        return self._tree
+
+    @property
+    def source(self) -> bytes:
+        """The utf-8 text the tree was parsed from (empty without a tree)."""
+        self._ensure_parsed()
+        return self._source
+
+    @property
+    def fallback_reason(self) -> str | None:
+        """Why there is no tree, or None."""
+        self._ensure_parsed()
+        return self._fallback_reason
+
+    def set_parse(self, tree: tree_sitter.Tree | None, source: bytes, reason: str | None) -> None:
+        self._tree, self._source, self._fallback_reason = tree, source, reason
+        self.edited_tree, self._parsed = None, True
+
+    def drop_tree(self) -> None:
+        """Free the tree; the next reader re-parses from scratch."""
+        self._tree, self._source, self.edited_tree, self._parsed = None, b"", None, False
+
+    def tree_to_edit(self) -> tree_sitter.Tree | None:
+        """A copy of the newest tree this version has, to edit for the next version."""
+        tree = self._tree if self._parsed else self.edited_tree
+        return tree.copy() if tree is not None else None
 
     def offset_at(self, pos: Position) -> int:
         """Index into `text` of a (clamped) position."""
@@ -204,6 +141,47 @@ def _edit_tree(tree: tree_sitter.Tree, index: TextIndex, start: int, end: int, n
     tree.edit(start_byte, old_end_byte, start_byte + len(inserted), start_point, old_end_point, new_end_point)
 
 
+class _ChunkFeed:
+    """Hands the source to tree-sitter through one reused buffer.
+
+    py-tree-sitter 0.26 keeps a reference to every object a read callback returns, so returning
+    slices of the source kept every parsed version of every file alive: memory grew by the file
+    size per parse and closing files gave almost nothing back. Returning memoryviews of one buffer,
+    refilled in place and cached per length (at most `_READ_CHUNK` of them), leaks nothing. Each
+    read returns everything up to the chunk size: a chunk cut shorter could end inside a UTF-8
+    character that tree-sitter's lexer then re-reads from its start. (Parsing plain bytes would not leak either, but then the
+    binding ignores progress_callback, so no time budget, and holds the GIL for the whole parse.)
+    Only one parse may use a feed at a time; the store's parse lock ensures that.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray(_READ_CHUNK)
+        self._views: dict[int, memoryview] = {}
+
+    def reader(self, source: bytes) -> tuple[Callable[[int, tree_sitter.Point], object], Callable[[], None]]:
+        """A read callback over `source`, and a function that ends its use of the shared buffer."""
+        live = True
+
+        def read(byte: int, _point: tree_sitter.Point) -> object:
+            left = len(source) - byte
+            if left <= 0:
+                return b""
+            if not live:  # a read after the parse (Node.text): a plain slice is safe there
+                return source[byte : byte + _READ_CHUNK]
+            size = min(left, _READ_CHUNK)
+            self._buffer[:size] = source[byte : byte + size]
+            view = self._views.get(size)
+            if view is None:
+                view = self._views[size] = memoryview(self._buffer)[:size]
+            return view
+
+        def done() -> None:
+            nonlocal live
+            live = False
+
+        return read, done
+
+
 class DocumentStore:
     """The open documents of one client session, keyed by URI."""
 
@@ -212,18 +190,26 @@ class DocumentStore:
         encoding: PositionEncoding = PositionEncoding.UTF16,
         max_parse_bytes: int = 2_000_000,
         parse_timeout_ms: float = 300.0,
+        max_trees: int = 32,
     ) -> None:
         self.encoding = encoding
         self.max_parse_bytes = max_parse_bytes
         self.parse_timeout_ms = parse_timeout_ms
+        self.max_trees = max_trees
         self._docs: dict[str, Document] = {}
-        self._parsers: dict[str, tree_sitter.Parser] = {}
+        self._parsers: dict[int, tree_sitter.Parser] = {}  # one per grammar, used under `_parse_lock`
         self._timed_out_len: dict[str, int] = {}  # text length at which a parse ran out of time
+        self._reasons: dict[str, str | None] = {}  # last fallback reason logged per document
+        self._with_trees: OrderedDict[str, Document] = OrderedDict()  # least recently parsed first
+        self._trees_lock = threading.Lock()  # guards `_with_trees`; held only briefly
+        self._parse_lock = threading.Lock()  # one parse at a time: parsers are not thread-safe
+        self._feed = _ChunkFeed()
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
         self._timed_out_len.pop(uri, None)
-        doc = Document(uri, language_id, version, text, language_for(language_id, uri), self.encoding)
-        self._parse(doc, None, previous_reason=None)
+        self._reasons.pop(uri, None)
+        spec = language_for(language_id, uri)
+        doc = Document(uri, language_id, version, text, spec, self.encoding, parse=self._parse)
         self._docs[uri] = doc
         return doc
 
@@ -231,7 +217,7 @@ class DocumentStore:
         """Apply contentChanges in order; raises KeyError for a document that is not open."""
         old = self._docs[uri]
         index = old.index
-        tree = old.tree.copy() if old.tree is not None else None
+        tree = old.tree_to_edit()
         for change in changes:
             if change.start is None or change.end is None:
                 index, tree = TextIndex(change.text, self.encoding), None
@@ -239,22 +225,41 @@ class DocumentStore:
             start, end = sorted((index.offset_at(change.start), index.offset_at(change.end)))
             if tree is not None:
                 _edit_tree(tree, index, start, end, change.text)
-            index = TextIndex(index.text[:start] + change.text + index.text[end:], self.encoding)
-        doc = Document(uri, old.language_id, version, index.text, old.spec, self.encoding, index)
-        self._parse(doc, tree, previous_reason=old.fallback_reason)
+            index = index.edited(start, end, change.text)
+        doc = Document(uri, old.language_id, version, index.text, old.spec, self.encoding, index, self._parse)
+        doc.edited_tree = tree
         self._docs[uri] = doc
+        if tree is not None:
+            self._remember(doc)
         return doc
 
     def close(self, uri: str) -> None:
         self._docs.pop(uri, None)
-        self._parsers.pop(uri, None)
         self._timed_out_len.pop(uri, None)
+        self._reasons.pop(uri, None)
+        with self._trees_lock:
+            self._with_trees.pop(uri, None)
 
     def get(self, uri: str) -> Document | None:
         return self._docs.get(uri)
 
     def __contains__(self, uri: object) -> bool:
         return uri in self._docs
+
+    @property
+    def tree_count(self) -> int:
+        return len(self._with_trees)
+
+    def _remember(self, doc: Document) -> None:
+        """Count `doc` among the holders of a tree, dropping the least recently used beyond the cap."""
+        with self._trees_lock:
+            if self._docs.get(doc.uri) is not doc:  # closed, or an older version a worker still reads
+                return
+            self._with_trees.pop(doc.uri, None)
+            self._with_trees[doc.uri] = doc
+            while len(self._with_trees) > self.max_trees:
+                _, evicted = self._with_trees.popitem(last=False)
+                evicted.drop_tree()
 
     def _skip_reason(self, doc: Document) -> str | None:
         if doc.spec is None:
@@ -268,41 +273,51 @@ class DocumentStore:
             return f"parsing took longer than {self.parse_timeout_ms:g} ms"
         return None
 
-    def _parse(self, doc: Document, old_tree: tree_sitter.Tree | None, previous_reason: str | None) -> None:
-        reason = self._skip_reason(doc)
-        if reason is None:
-            assert doc.spec is not None
-            try:
-                source = doc.text.encode("utf-8")
-            except UnicodeEncodeError:
-                source, reason = b"", "text is not valid Unicode (lone surrogates)"
-            if reason is None and len(source) > self.max_parse_bytes:
-                reason = f"file larger than {self.max_parse_bytes} bytes"
-            elif reason is None:
-                doc.tree = self._run_parser(doc.uri, doc.spec, source, old_tree)
-                if doc.tree is None:
-                    self._timed_out_len[doc.uri] = len(doc.text)
-                    reason = f"parsing took longer than {self.parse_timeout_ms:g} ms"
-                else:
-                    self._timed_out_len.pop(doc.uri, None)
-                    doc.source = source
-        doc.fallback_reason = reason
-        if reason != previous_reason:
+    def _parse(self, doc: Document) -> None:
+        """Parse `doc` (called by its first reader, on whatever thread that is)."""
+        with self._parse_lock:
+            if doc._parsed:
+                return
+            tree, source, reason = self._parse_text(doc, doc.edited_tree)
+            doc.set_parse(tree, source, reason)
+        if tree is not None:
+            self._remember(doc)
+        previous = self._reasons.get(doc.uri)
+        self._reasons[doc.uri] = reason
+        if reason != previous:
             if reason is not None:
                 log.info("%s: %s; context falls back to a plain-text window", doc.uri, reason)
-            elif previous_reason is not None:
+            elif previous is not None:
                 log.info("%s: syntax tree available again", doc.uri)
+
+    def _parse_text(
+        self, doc: Document, old_tree: tree_sitter.Tree | None
+    ) -> tuple[tree_sitter.Tree | None, bytes, str | None]:
+        reason = self._skip_reason(doc)
+        if reason is not None:
+            return None, b"", reason
+        assert doc.spec is not None
+        try:
+            source = doc.text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None, b"", "text is not valid Unicode (lone surrogates)"
+        if len(source) > self.max_parse_bytes:
+            return None, b"", f"file larger than {self.max_parse_bytes} bytes"
+        tree = self._run_parser(doc.uri, doc.spec, source, old_tree)
+        if tree is None:
+            self._timed_out_len[doc.uri] = len(doc.text)
+            return None, b"", f"parsing took longer than {self.parse_timeout_ms:g} ms"
+        self._timed_out_len.pop(doc.uri, None)
+        return tree, source, None
 
     def _run_parser(
         self, uri: str, spec: LanguageSpec, source: bytes, old_tree: tree_sitter.Tree | None
     ) -> tree_sitter.Tree | None:
-        parser = self._parsers.get(uri)
-        if parser is None or parser.language != spec.language:
-            parser = self._parsers[uri] = tree_sitter.Parser(spec.language)
+        parser = self._parsers.get(id(spec.language))
+        if parser is None:
+            parser = self._parsers[id(spec.language)] = tree_sitter.Parser(spec.language)
         deadline = time.perf_counter() + self.parse_timeout_ms / 1000
-
-        def read(byte: int, _point: tree_sitter.Point) -> bytes:
-            return source[byte : byte + _READ_CHUNK]
+        read, done = self._feed.reader(source)
 
         def out_of_time(_byte: int, _has_error: bool) -> bool:
             return time.perf_counter() > deadline
@@ -314,3 +329,5 @@ class DocumentStore:
         except ValueError:  # tree-sitter raises "Parsing failed" when the callback cancels
             parser.reset()  # otherwise the next parse resumes the cancelled one
             return None
+        finally:
+            done()

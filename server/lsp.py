@@ -1,6 +1,6 @@
 """LSP handlers: each fetches what it needs, calls the session or pipeline once, and converts.
 
-Only this module and convert.py know lsprotocol types (DESIGN.md, "handlers are thin").
+Only this module and convert.py know lsprotocol types: handlers stay thin.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .convert import (
     workspace_edit,
 )
 from .documents import Position
+from .memory import MemoryReleaser
 from .postprocess import Edit
 from .protocol import GptLspProtocol
 from .secret_files import WorkspaceIgnores
@@ -53,6 +54,12 @@ class GptLanguageServer(LanguageServer):
         self.exit_code = 1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._settings_error: str | None = None
+        self.memory = MemoryReleaser()
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls shows every handler exception as an error popup; a client's protocol mistake
+        (or our own bug) must not pop up on every keystroke, so it goes to the log only."""
+        log.warning("%s: %s", getattr(source, "__name__", source), error)
 
     def _send_status(self, status: Status) -> None:
         """Status may change on the inference thread; notifications must leave from the event loop."""
@@ -160,13 +167,14 @@ def register_features(ls: GptLanguageServer) -> None:  # noqa: C901 - one small 
         try:
             session.change(d.uri, d.version, to_text_changes(params.content_changes))
         except KeyError:
-            log.info("didChange for a document that was never opened: %s", d.uri)
+            log.warning("ignored didChange for a document that is not open: %s", d.uri)
             return
         session.assist.schedule_diagnostics(d.uri)
 
     @ls.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
         session.close(params.text_document.uri)
+        ls.memory.soon()
 
     @ls.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
     async def inline_completion(params: lsp.InlineCompletionParams) -> lsp.InlineCompletionList | None:

@@ -1,20 +1,17 @@
-"""What may cross the wire: framing that resynchronises after garbage, and JSON-RPC errors for
-requests pygls would otherwise drop silently.
+"""JSON-RPC errors for requests pygls would otherwise drop, and the pygls bookkeeping this server
+does without.
 
-RELIABILITY.md #1, #2, #4, #20: random bytes, bad `Content-Length` headers, oversized bodies,
-wrongly typed params, requests before `initialize` and after `shutdown` each get a JSON-RPC error
-or are skipped, and the server keeps serving.
+Wrongly typed params, requests before `initialize` and after `shutdown` each get a JSON-RPC error;
+a malformed notification is dropped with one log line, never with an error popup.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
-import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 import cattrs
 from lsprotocol import types as lsp
@@ -22,69 +19,6 @@ from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInva
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 log = logging.getLogger(__name__)
-
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-_HEADER = re.compile(rb"Content-Length:[ \t]*(\d{1,10})\r\n(?:[A-Za-z-]+:[^\r\n]*\r\n)*\r\n")
-_CHUNK = 65536
-
-
-def _decodes(body: bytes) -> bool:
-    """Drop bodies that are not JSON here: pygls's reader does not survive a RecursionError from
-    10^5-deep nesting, and garbage gets nothing but a log line anyway."""
-    try:
-        json.loads(body)
-    except (ValueError, RecursionError) as err:
-        log.warning("skipped a message that is not JSON: %s", str(err)[:200])
-        return False
-    return True
-
-
-def _pump_frames(source: BinaryIO, sink: BinaryIO) -> None:
-    """Copy well-framed messages from `source` to `sink`, skipping whatever is not one."""
-    buffer = b""
-    while True:
-        match = _HEADER.search(buffer)
-        if match and match.start() > 0:
-            log.warning("skipped %d bytes of garbage on stdin", match.start())
-            buffer = buffer[match.start() :]
-            continue
-        if match:
-            length = int(match.group(1))
-            if length > MAX_MESSAGE_BYTES:
-                log.warning("skipped a message claiming %d bytes", length)
-                buffer = buffer[match.end() :]
-                continue
-            if len(buffer) >= match.end() + length:
-                body = buffer[match.end() : match.end() + length]
-                buffer = buffer[match.end() + length :]
-                if not _decodes(body):
-                    continue
-                sink.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-                sink.flush()
-                continue
-        elif len(buffer) > _CHUNK:
-            buffer = buffer[-64:]  # keep a tail in case a header straddles the cut
-        chunk = source.read1(_CHUNK) if hasattr(source, "read1") else source.read(_CHUNK)
-        if not chunk:
-            return
-        buffer += chunk
-
-
-def framed_stdin(source: BinaryIO) -> BinaryIO:
-    """A pipe that carries only well-framed messages from `source`; EOF on `source` closes it."""
-    read_fd, write_fd = os.pipe()
-    sink = os.fdopen(write_fd, "wb", buffering=0)
-
-    def pump() -> None:
-        try:
-            _pump_frames(source, sink)
-        except OSError as err:
-            log.warning("stdin closed: %s", err)
-        finally:
-            sink.close()
-
-    threading.Thread(target=pump, name="gpt-lsp-stdin", daemon=True).start()
-    return os.fdopen(read_fd, "rb", buffering=0)
 
 
 @dataclass
@@ -97,7 +31,7 @@ class _Rejected:
 
 
 def _fill_trigger_kind(data: dict[str, Any]) -> None:
-    """Clients built without `InlineCompletionTriggerKind` omit it (CLIENTS.md); treat them as Invoked."""
+    """Clients built without `InlineCompletionTriggerKind` omit it; treat them as Invoked."""
     if data.get("method") == lsp.TEXT_DOCUMENT_INLINE_COMPLETION and isinstance(data.get("params"), dict):
         context = data["params"].setdefault("context", {})
         if isinstance(context, dict):
@@ -111,10 +45,26 @@ def _readable(err: Exception) -> str:
     return str(cause or err)
 
 
+@dataclass
+class _Ignored:
+    """A notification that could not be structured: logged once and dropped (no reply is possible)."""
+
+    method: str
+    jsonrpc: str = "2.0"
+
+
+def _drop_range_length(data: dict[str, Any]) -> None:
+    """`rangeLength` is deprecated (LSP 3.17) and unused here; a negative one must not lose the edit."""
+    if data.get("method") == lsp.TEXT_DOCUMENT_DID_CHANGE and isinstance(data.get("params"), dict):
+        for change in data["params"].get("contentChanges") or ():
+            if isinstance(change, dict):
+                change.pop("rangeLength", None)
+
+
 class GptLspProtocol(LanguageServerProtocol):
     @lsp_method(lsp.INITIALIZE)
     def lsp_initialize(self, params: lsp.InitializeParams):
-        """Prefer utf-8 whenever the client offers it (RELIABILITY.md #5); pygls takes the client's first choice."""
+        """Prefer utf-8 whenever the client offers it; pygls takes the client's first choice."""
         general = params.capabilities.general
         if (
             general
@@ -124,17 +74,73 @@ class GptLspProtocol(LanguageServerProtocol):
             general.position_encodings = [lsp.PositionEncodingKind.Utf8]
         return (yield from super().lsp_initialize(params))
 
+    # pygls keeps its own copy of every open document in `workspace`, updated on each didChange
+    # (about 200 ms per keystroke on a file with a 1 MB line) and raising KeyError for documents
+    # never opened. The server reads only its own DocumentStore, so these three skip that copy.
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: lsp.DidOpenTextDocumentParams):
+        return (yield from self._to_user_handler(lsp.TEXT_DOCUMENT_DID_OPEN, params))
+
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: lsp.DidChangeTextDocumentParams):
+        return (yield from self._to_user_handler(lsp.TEXT_DOCUMENT_DID_CHANGE, params))
+
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: lsp.DidCloseTextDocumentParams):
+        return (yield from self._to_user_handler(lsp.TEXT_DOCUMENT_DID_CLOSE, params))
+
+    def _to_user_handler(self, method: str, params: Any):
+        handler = self.fm.features.get(method)
+        if handler is not None:
+            yield handler, (params,), None
+
+    @lsp_method(lsp.WORKSPACE_EXECUTE_COMMAND)
+    def lsp_workspace__execute_command(self, params: lsp.ExecuteCommandParams):
+        """`arguments: null` means no arguments: a command that needs some answers -32602, not -32603."""
+        if params.arguments is None:
+            params.arguments = []
+        return (yield from super().lsp_workspace__execute_command(params))
+
+    def _execute_handler(
+        self,
+        msg_id: Any,
+        handler: Callable[..., Any],
+        callback: Callable[[Future], None],
+        args: tuple | None = None,
+        kwargs: dict | None = None,
+    ) -> None:
+        """Forget each handler's future once it is done.
+
+        pygls 2.1 files every coroutine, thread and generator handler's future under `msg_id` in
+        `_request_futures`, but only a request's reply takes the entry out again: the futures of
+        notifications (a fresh uuid each) and of the handlers that builtin features yield to stayed
+        forever, one per keystroke. No public hook exists, so this wraps the one private method.
+        """
+
+        def forget_then_callback(future: Future) -> None:
+            if self._request_futures.get(msg_id) is future:
+                self._request_futures.pop(msg_id, None)
+            callback(future)
+
+        super()._execute_handler(msg_id, handler, forget_then_callback, args, kwargs)
+
     def structure_message(self, data: dict[str, Any]):
         _fill_trigger_kind(data)
+        _drop_range_length(data)
         try:
             return super().structure_message(data)
         except (JsonRpcInvalidParams, JsonRpcInternalError) as err:
             if "id" in data and "method" in data:
                 message = f"invalid params for {data['method']}: {_readable(err)}"
                 return _Rejected(data["id"], JsonRpcInvalidParams(message))
+            if "method" in data:
+                log.warning("ignored a malformed %s notification: %s", data["method"], _readable(err)[:200])
+                return _Ignored(str(data["method"]))
             raise
 
     def handle_message(self, message) -> None:
+        if isinstance(message, _Ignored):
+            return
         if isinstance(message, _Rejected):
             self._reply_error(message.id, message.error.code, message.error.message)
             return

@@ -180,3 +180,35 @@ def test_requests_before_initialize_and_after_shutdown_are_refused(model_path):
     assert by_id[5]["error"]["code"] == -32002
     assert by_id[6]["error"]["code"] == -32600
     assert code == 0
+
+
+def test_fuzzed_stream_with_oversized_messages_answers_every_request_once(model_path):
+    """Garbage, oversized and malformed messages between requests: each request id gets one reply."""
+    rng = random.Random(4321)
+    big_text = "x = 1\n" * 500_000  # a 3 MB document
+    status = {"jsonrpc": "2.0", "method": "workspace/executeCommand", "params": {"command": "gpt-lsp.status"}}
+    hostile = [
+        lambda: frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {
+            "uri": f"file:///f{rng.randrange(3)}.py", "languageId": "python", "version": 1, "text": big_text}}}),
+        lambda: b"Content-Length: 200000000\r\n\r\n",  # claims more than the server accepts
+        lambda: b"Content-Length: 9999999999\r\n\r\n{}",
+        lambda: frame(b'{"jsonrpc": "2.0", "method": "\xff\xfe"}'),
+        lambda: frame("{" * 50),
+        lambda: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))),
+        lambda: frame(json.dumps([{"jsonrpc": "2.0", "method": "initialized"}])),
+    ]
+    payload = frame(initialize()) + frame(INITIALIZED)
+    ids = []
+    for n in range(40):
+        payload += rng.choice(hostile)()
+        msg_id = 1000 + n
+        ids.append(msg_id)
+        request = dict(status, id=msg_id)
+        if n % 5 == 0:  # an oversized request of its own: 2 MB of arguments
+            request["params"] = {"command": "gpt-lsp.status", "arguments": ["a" * 2_000_000]}
+        payload += b"\r\n" + frame(request)
+    payload += frame(SHUTDOWN) + frame(EXIT)
+    code, messages, _ = run_session(model_path, payload, timeout=120)
+    replies = [m["id"] for m in messages if "id" in m and "method" not in m]
+    assert [replies.count(i) for i in ids] == [1] * len(ids)
+    assert replies.count(99) == 1 and code == 0

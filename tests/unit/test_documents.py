@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from gpt_lsp.documents import Document, DocumentStore, Position, PositionEncoding, TextChange
+from gpt_lsp.documents import Document, DocumentStore, Position, PositionEncoding, TextChange, TextIndex
 
 ENCODINGS = list(PositionEncoding)
 
@@ -375,3 +375,45 @@ def test_deep_nesting_parses() -> None:
 def test_unknown_language_has_no_tree() -> None:
     doc = DocumentStore().open("file:///notes.txt", "plaintext", 1, "hello")
     assert doc.spec is None and doc.tree is None and "no tree-sitter grammar" in (doc.fallback_reason or "")
+
+
+def test_keystrokes_edit_the_tree_and_the_parse_waits_for_a_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = DocumentStore()
+    parses: list[bool] = []  # whether each parse was incremental
+    real = store._run_parser
+    monkeypatch.setattr(
+        store, "_run_parser", lambda uri, spec, source, old: parses.append(old is not None) or real(uri, spec, source, old)
+    )
+    doc = store.open("file:///a.py", "python", 1, "def f():\n    return 1\n")
+    assert doc.tree is not None and parses == [False]
+    for version in range(2, 12):
+        doc = store.change("file:///a.py", version, [TextChange("x", Position(1, 11), Position(1, 11))])
+    assert parses == [False]  # typing did not parse
+    fresh = DocumentStore().open("file:///b.py", "python", 1, doc.text)
+    assert_same_tree(doc.tree, fresh.tree)  # type: ignore[arg-type]
+    assert parses == [False, True]  # one incremental parse, from the tree edited ten times
+
+
+def test_only_the_most_recently_parsed_trees_are_kept() -> None:
+    store = DocumentStore(max_trees=3)
+    docs = [store.open(f"file:///{n}.py", "python", 1, f"def f{n}():\n    return {n}\n") for n in range(6)]
+    reference = [str(d.tree.root_node) for d in docs]  # type: ignore[union-attr]
+    assert store.tree_count == 3
+    assert [str(d.tree.root_node) for d in docs] == reference  # dropped trees come back on demand
+    assert store.tree_count == 3
+    for n in range(6):
+        store.close(f"file:///{n}.py")
+    assert store.tree_count == 0
+
+
+line_break_text = st.lists(st.sampled_from(["a", "é", "😋", "\r", "\n", "\r\n"]), max_size=30).map("".join)
+
+
+@given(text=line_break_text, new=line_break_text, cut=st.tuples(st.integers(0, 40), st.integers(0, 40)))
+def test_an_edited_index_equals_a_fresh_one(text: str, new: str, cut: tuple[int, int]) -> None:
+    start, end = sorted(min(c, len(text)) for c in cut)
+    edited = TextIndex(text, PositionEncoding.UTF16).edited(start, end, new)
+    fresh = TextIndex(text[:start] + new + text[end:], PositionEncoding.UTF16)
+    assert edited.text == fresh.text
+    assert edited.starts.tolist() == fresh.starts.tolist()
+    assert edited._newlines.tolist() == fresh._newlines.tolist()
