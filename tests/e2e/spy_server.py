@@ -1,6 +1,6 @@
 """`gpt-lsp --stdio` with the model's input recorded: `python spy_server.py LOG --stdio ...`.
 
-Every token sequence the engine runs (prompt prefill, each decoded token, each hint score) is
+Every token sequence the ONNX graph runs (prompt prefill, each decoded token, each hint score) is
 decoded back to text and appended to LOG as one JSON string per line, so a test can prove what
 the model was, and was not, shown by the real server.
 """
@@ -14,14 +14,15 @@ from gpt_lsp import engine
 from gpt_lsp.cli import main
 
 LOG = sys.argv.pop(1)
-_forward = engine.Engine.forward
+_run_graph = engine.Engine.run_graph
 
 
-def recording_forward(self, ids, past):
+def recording_run_graph(self, feeds, *args, **kwargs):
     with open(LOG, "a", encoding="utf-8") as log:
-        log.write(json.dumps(self.decode(ids)) + "\n")
-    return _forward(self, ids, past)
+        log.write(json.dumps(self.decode(feeds["input_ids"][0].tolist())) + "\n")
+    return _run_graph(self, feeds, *args, **kwargs)
 
 
-engine.Engine.forward = recording_forward
+# The graph run is the one door into the model: every prefill, decode step and probe passes it.
+engine.Engine.run_graph = recording_run_graph
 raise SystemExit(main())
