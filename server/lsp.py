@@ -48,6 +48,7 @@ class GptLanguageServer(LanguageServer):
         )
         self.session = Session(model_path, self._send_status)
         self.session.assist.publish = self._publish_diagnostics
+        self.session.alert = self._alert
         self.exit_code = 1
         self._loop: asyncio.AbstractEventLoop | None = None
         self._settings_error: str | None = None
@@ -57,6 +58,12 @@ class GptLanguageServer(LanguageServer):
         if self._loop is None:
             return
         self._loop.call_soon_threadsafe(self.protocol.notify, STATUS_NOTIFICATION, asdict(status))
+
+    def _alert(self, message: str) -> None:
+        """A popup from any thread (the remote backend reports faults from the inference worker)."""
+        if self._loop is not None:
+            params = lsp.ShowMessageParams(lsp.MessageType.Warning, message)
+            self._loop.call_soon_threadsafe(self.window_show_message, params)
 
     def _publish_diagnostics(self, doc, problems, hints) -> None:
         params = lsp.PublishDiagnosticsParams(doc.uri, diagnostics(doc, problems, hints), doc.version)

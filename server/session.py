@@ -24,7 +24,7 @@ from .documents import Document, DocumentStore, Position, PositionEncoding, Text
 from .engine import Engine
 from .model_dir import ModelDirError, default_model_path, load_model_dir
 from .pipeline import Outcome, Pipeline
-from .settings import Settings
+from .settings import RemoteSettings, Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,6 +59,8 @@ class Session:
         self.enabled = True
         self.status = Status("disabled", "starting")
         self._notify = notify
+        # One popup for a fault the user should know about (window/showMessage); lsp.py wires it.
+        self.alert: Callable[[str], None] = lambda message: log.warning("%s", message)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-lsp-inference")
         self._latest: dict[str, threading.Event] = {}
         self._loaded_key: tuple | None = None
@@ -79,6 +81,14 @@ class Session:
     def load_model(self) -> None:
         """Load (or reload) the model on the worker thread; a failure leaves the server up without AI."""
         key = (self.model_path(), self.settings.model.variant, self.settings.model.threads)
+        if self.settings.backend == "openai":
+            if (*key, self.settings.remote) != self._loaded_key or self.pipeline is None:
+                self._loaded_key = (*key, self.settings.remote)
+                self.set_status("disabled", f"connecting to {self.settings.remote.base_url}")
+                self._worker.submit(self._load_remote, self.settings.remote, *key)
+            elif self.pipeline is not None:
+                self.pipeline.generation = self.settings.generation
+            return
         if key == self._loaded_key and self.pipeline is not None:
             self.pipeline.generation = self.settings.generation
             return
@@ -107,6 +117,30 @@ class Session:
             log.info("model hints off: %s has no hint-bench calibration reaching 80%% precision", path)
         log.info("model %s (%s) ready; warm-up %.0f ms", engine.onnx_path, variant, warm_ms)
         self.set_status("ready", f"model {path.name} ready")
+
+    def _load_remote(self, remote: RemoteSettings, path: Path, variant: str, threads: int) -> None:
+        """Serve from an OpenAI-compatible server; the local model is loaded only as its fallback."""
+        from .remote import RemoteEngine  # httpx is imported only for this backend
+
+        old = self.pipeline.engine if self.pipeline else None
+        try:
+            engine = RemoteEngine(remote, alert=lambda message: self.alert(message))
+        except ModelDirError as err:
+            self.pipeline, self.model_error = None, str(err)
+            self.set_status("error", f"model server unusable: {err}")
+            return
+        fallback = None
+        if remote.fallback_to_local:
+            try:
+                fallback = Pipeline(Engine(load_model_dir(path), variant, threads), self.settings.generation)
+            except Exception as err:  # the remote still serves; only the fallback is missing
+                log.warning("local fallback unavailable: %s", err)
+        self.pipeline = Pipeline(engine, self.settings.generation, token_healing=False, fallback=fallback)
+        self.model_error = None
+        self.assist.hint_threshold = None  # hints read the model's logits, which a server does not send
+        if old is not None and hasattr(old, "close"):
+            old.close()
+        self.set_status("ready", f"{engine.describe()} ready")
 
     def apply_settings(self, settings: Settings) -> None:
         self.settings = settings
@@ -191,7 +225,7 @@ class Session:
             self.set_status("ready", "cancelled: the document changed", uri)
             return None
         log.debug("completion %s %s %s", uri, outcome.reason, outcome.timings)
-        self.set_status("ready", outcome.reason, uri)
+        self.set_status("error" if outcome.stop_reason == "unavailable" else "ready", outcome.reason, uri)
         return doc, outcome
 
     async def _run(self, job: Callable[[], T]) -> T:
