@@ -119,7 +119,9 @@ class _Handler(BaseHTTPRequestHandler):
         """Forward to the real server chunk by chunk; when our client leaves, leave upstream too."""
         upstream = urlsplit(self.owner.script.upstream or "")
         conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization", "accept")}
+        headers = {
+            k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization", "accept")
+        }
         conn.request("POST", self.path, body=raw, headers=headers)
         response = conn.getresponse()
         if response.status != 200:
@@ -161,7 +163,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _json(self, status: int, payload: object, headers: dict | None = None) -> None:
-        self._reply(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+        self._reply(
+            status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})}
+        )
 
     def _reply(self, status: int, body: bytes, headers: dict) -> None:
         self.send_response(status)

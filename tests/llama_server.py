@@ -54,7 +54,9 @@ class LlamaServer:
             "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1",
         ]  # fmt: skip
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

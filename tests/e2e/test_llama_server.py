@@ -105,7 +105,9 @@ def test_a_cancelled_stream_stops_the_server_generating(llama):
         first.setdefault("at", time.perf_counter())
         first.setdefault("cpu", llama.cpu_seconds())
 
-    generation = engine.generate(prompt, DecodeLimits(max_tokens=600, timeout_ms=30_000), stop_rule, cancelled)
+    generation = engine.generate(
+        prompt, DecodeLimits(max_tokens=600, timeout_ms=30_000), stop_rule, cancelled
+    )
     returned, cpu_at_cancel = time.perf_counter(), llama.cpu_seconds()
     assert generation.stop_reason == "cancelled" and generation.tokens > 5
     assert returned - first["at"] - 0.5 < 0.05  # the worker let go at once
@@ -115,7 +117,9 @@ def test_a_cancelled_stream_stops_the_server_generating(llama):
     time.sleep(1.0)
     idle = llama.cpu_seconds() - settled
     assert busy > 0.5, busy
-    assert idle < 0.25, f"server still busy after the cancel: {idle:.2f} CPU s in 1 s (generating: {busy:.2f})"
+    assert idle < 0.25, (
+        f"server still busy after the cancel: {idle:.2f} CPU s in 1 s (generating: {busy:.2f})"
+    )
     assert "Disconnected from client" in llama.log()
     engine.close()
 
@@ -169,7 +173,8 @@ async def test_429_and_500_from_a_fault_injecting_proxy(llama):
             status = await client.status_log.wait_for(lambda s: s["state"] == "error")
             assert words in status["reason"]
         popups = [m.message for m in client.messages if "model server" in m.message]
-        assert len(popups) == 2 and "429" in popups[0] and "500" in popups[1]  # one per fault, not per keystroke
+        # One popup per fault, not one per keystroke.
+        assert len(popups) == 2 and "429" in popups[0] and "500" in popups[1]
         proxy.script.mode = "proxy"
         await asyncio.sleep(2.1)
         open_doc(client, f"{uri}.back", text_before(*CUTS[3]))

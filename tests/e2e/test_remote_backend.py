@@ -76,7 +76,11 @@ async def test_a_newer_edit_closes_the_running_request():
         client.text_document_did_change(
             lsp.DidChangeTextDocumentParams(
                 lsp.VersionedTextDocumentIdentifier(version=2, uri=uri),
-                [lsp.TextDocumentContentChangePartial(lsp.Range(lsp.Position(1, 4), lsp.Position(1, 4)), "r")],
+                [
+                    lsp.TextDocumentContentChangePartial(
+                        lsp.Range(lsp.Position(1, 4), lsp.Position(1, 4)), "r"
+                    )
+                ],
             )
         )
         edited = time.perf_counter()
@@ -101,7 +105,9 @@ async def test_server_down_then_up_one_popup_status_says_why_and_no_restart():
         for _ in range(8):  # typing while the server is down
             assert await inline_texts(client, uri, 1, 4) == []
         assert time.perf_counter() - started < 5.0
-        status = await client.status_log.wait_for(lambda s: s["state"] == "error" and "unavailable" in s["reason"])
+        status = await client.status_log.wait_for(
+            lambda s: s["state"] == "error" and "unavailable" in s["reason"]
+        )
         assert "cannot connect" in status["reason"]
         warnings = [m for m in client.messages if "model server unavailable" in m.message]
         assert len(warnings) == 1

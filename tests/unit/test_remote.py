@@ -60,7 +60,12 @@ def test_the_key_setting_names_a_variable_and_is_never_the_key():
 
 
 def test_plain_http_only_to_loopback_unless_allowed():
-    for url in ("http://127.0.0.1:8080/v1", "http://localhost:11434/v1", "http://[::1]:8000/v1", "https://llm.example.com/v1"):
+    for url in (
+        "http://127.0.0.1:8080/v1",
+        "http://localhost:11434/v1",
+        "http://[::1]:8000/v1",
+        "https://llm.example.com/v1",
+    ):
         check_base_url(url, allow_insecure=False)
     with pytest.raises(ModelDirError, match="refusing plain http://"):
         RemoteEngine(RemoteSettings(base_url="http://10.1.2.3:8000/v1"))
@@ -78,17 +83,28 @@ def test_budget_tokenizer_counts_characters_and_restores_sentinels():
 @pytest.mark.parametrize("fim", ["none", "sentinels", "suffix"])
 def test_fim_is_sent_the_way_the_server_expects(fim):
     engine = RemoteEngine(
-        RemoteSettings(fim=fim, fim_prefix="<|fim_prefix|>", fim_suffix="<|fim_suffix|>", fim_middle="<|fim_middle|>", model="qwen")
+        RemoteSettings(
+            fim=fim,
+            fim_prefix="<|fim_prefix|>",
+            fim_suffix="<|fim_suffix|>",
+            fim_middle="<|fim_middle|>",
+            model="qwen",
+        )
     )
     from gpt_lsp.prompt import build_fim_prompt
 
-    prompt = build_fim_prompt(engine, engine.fim, "def add(a, b):\n    ret", "\n\nprint(add(1, 2))\n", 200, heal=False)
+    prompt = build_fim_prompt(
+        engine, engine.fim, "def add(a, b):\n    ret", "\n\nprint(add(1, 2))\n", 200, heal=False
+    )
     body = engine.request_body(prompt.ids, LIMITS, healed="")
     assert body["model"] == "qwen" and body["stream"] is True and body["max_tokens"] == 64
     if fim == "none":
         assert body["prompt"] == "def add(a, b):\n    ret" and "suffix" not in body
     elif fim == "sentinels":
-        assert body["prompt"] == "<|fim_prefix|>def add(a, b):\n    ret<|fim_suffix|>\n\nprint(add(1, 2))\n<|fim_middle|>"
+        assert (
+            body["prompt"]
+            == "<|fim_prefix|>def add(a, b):\n    ret<|fim_suffix|>\n\nprint(add(1, 2))\n<|fim_middle|>"
+        )
     else:
         assert (body["prompt"], body["suffix"]) == ("def add(a, b):\n    ret", "\n\nprint(add(1, 2))\n")
     engine.close()
@@ -101,7 +117,9 @@ def test_stream_is_cut_by_the_line_stop_rule_and_the_server_stops(server, alerts
     engine = engine_for(server.url, alerts)
     generation = engine.generate(engine.encode("def f():\n    "), LIMITS, line_stop)
     assert (generation.text, generation.stop_reason) == ("x = 1", "stop_rule")
-    assert server.wait_for(lambda: server.served[0].client_left_at is not None), "the server never saw the client leave"
+    assert server.wait_for(lambda: server.served[0].client_left_at is not None), (
+        "the server never saw the client leave"
+    )
     assert server.served[0].chunks_sent < 20 and not server.served[0].finished
     assert not alerts
     engine.close()
@@ -143,7 +161,11 @@ def test_429_backs_off_honours_retry_after_and_pops_up_once(server, alerts):
 
 @pytest.mark.parametrize(
     ("mode", "kind", "words"),
-    [("500", "server_error", "HTTP 500"), ("garbage", "garbage", "not a completion stream"), ("401", "auth", "API key")],
+    [
+        ("500", "server_error", "HTTP 500"),
+        ("garbage", "garbage", "not a completion stream"),
+        ("401", "auth", "API key"),
+    ],
 )
 def test_server_faults_are_reported_once_and_recovered_from(server, alerts, mode, kind, words):
     server.script.mode = mode
@@ -151,7 +173,7 @@ def test_server_faults_are_reported_once_and_recovered_from(server, alerts, mode
     for _ in range(3):
         assert engine.generate(engine.encode("x"), LIMITS).stop_reason == "unavailable"
         assert engine.health.fault is not None and engine.health.fault.kind == kind
-        time.sleep(0.06 * 2 ** engine.health.failures)
+        time.sleep(0.06 * 2**engine.health.failures)
     assert len(server.served) == 3 and len(alerts) == 1 and words in alerts[0]
     server.script.mode = "ok"
     time.sleep(0.6)
