@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint editors-test vscode-e2e clean default-model
+.PHONY: setup demo test lint editors-test vscode-e2e llama-server clean default-model
 
 $(BIN)/gpt-lsp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ editors-test: setup
 
 vscode-e2e: setup
 	bash editors/vscode/test-code-server.sh
+
+# A real llama.cpp server for the remote-backend tests (tests/e2e/test_llama_server.py skips without it).
+llama-server: setup
+	nice -n 10 $(BIN)/pip install -q -e '.[llama-server]'
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
