@@ -14,6 +14,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +47,24 @@ def _rss_kb(pid: int) -> int:
         return 0
 
 
-async def bench_server(model_dir: Path, variant: str, keystrokes: int) -> dict[str, Any]:
+async def bench_server(
+    model_dir: Path | None,
+    variant: str,
+    keystrokes: int,
+    options: dict | None = None,
+    before_request: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """`before_request(i)` runs after keystroke i is sent and before its completion is timed."""
     from lsprotocol import types as lsp
     from pygls.lsp.client import LanguageClient
 
     client = LanguageClient("gpt-lsp-bench", "0.1")
     ready = asyncio.Event()
     client.feature("gpt-lsp/status")(lambda p: ready.set() if p.state in ("ready", "error") else None)
-    await client.start_io(sys.executable, "-m", "gpt_lsp", "--stdio", "--model", str(model_dir))
+    model_args = ["--model", str(model_dir)] if model_dir else []
+    await client.start_io(sys.executable, "-m", "gpt_lsp", "--stdio", *model_args)
     pid = client._server.pid  # type: ignore[attr-defined]
-    options = {"model": {"variant": variant}, "generation": {"timeoutMs": 2000}}
+    options = options or {"model": {"variant": variant}, "generation": {"timeoutMs": 2000}}
     await client.initialize_async(
         lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), initialization_options=options)
     )
@@ -79,6 +88,8 @@ async def bench_server(model_dir: Path, variant: str, keystrokes: int) -> dict[s
             )
         )
         line, col = (line + 1, 0) if ch == "\n" else (line, col + 1)
+        if before_request is not None:
+            before_request(version - 1)
         params = lsp.InlineCompletionParams(
             context=lsp.InlineCompletionContext(trigger_kind=lsp.InlineCompletionTriggerKind.Automatic),
             text_document=lsp.TextDocumentIdentifier(uri),
@@ -100,6 +111,7 @@ async def bench_server(model_dir: Path, variant: str, keystrokes: int) -> dict[s
         "requests": len(completion_ms),
         "completion_p50_ms": percentile(completion_ms, 0.5),
         "completion_p95_ms": percentile(completion_ms, 0.95),
+        "completion_ms": completion_ms,
         "trivial_p95_ms": percentile(trivial_ms, 0.95),
         "rss_growth_mb": (rss_end - rss_start) / 1024,
     }
@@ -109,17 +121,26 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "bench", help="latency through the real server on a replayed typing trace", description=__doc__
     )
-    p.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    p.add_argument("model_dir", type=Path, metavar="MODEL_DIR", nargs="?", help="for --backend local")
     p.add_argument(
         "--keystrokes", type=int, default=0, help="replay only this many characters (0 = the whole trace)"
     )
     p.add_argument(
         "--compare-variants", action="store_true", help="run fp32 and int8 in one process and print the ratio"
     )
+    from gpt_lsp.model import bench_remote
+
+    bench_remote.add_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.backend == "openai":
+        from gpt_lsp.model import bench_remote
+
+        return bench_remote.run(args)
+    if args.model_dir is None:
+        raise SystemExit("gpt-lsp bench: MODEL_DIR is needed for --backend local")
     variants = ["fp32", "int8"] if args.compare_variants else ["auto"]
     results = [asyncio.run(bench_server(args.model_dir, v, args.keystrokes)) for v in variants]
     print(f"cpu cores: {os.cpu_count()}, model: {args.model_dir}")

@@ -140,8 +140,15 @@ class RemoteEngine:
         return f"model server {self.settings.base_url} ({name}, fim: {self.settings.fim})"
 
     def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(timeout=5)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=5)
         self._loop.call_soon_threadsafe(self._loop.stop)
+
+    async def _shutdown(self) -> None:
+        streams = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in streams:
+            task.cancel()
+        await asyncio.gather(*streams, return_exceptions=True)
+        await self._client.aclose()
 
     # -- the Backend interface ------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
