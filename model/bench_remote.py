@@ -234,10 +234,12 @@ def run(args: argparse.Namespace) -> int:
         # The editor asks after a keystroke only when no other follows within the debounce.
         fire = [i == len(text) - 1 or gaps[i + 1] * 1000 > debounce for i in range(len(text))]
         replay = Replay(settings, text)
-        reached = sum(replay.step(i, fire[i]) is not None for i in range(len(text)))
+        sent = [r for r in (replay.step(i, fire[i]) for i in range(len(text))) if r is not None]
         replay.close()
         print(
-            f"debounce {debounce:>3} ms: {sum(fire)} completion requests, {reached} reach the server: "
-            f"{reached / typing_s:.2f} requests/s per developer while typing"
+            f"debounce {debounce:>3} ms: {sum(fire)} completion requests, {len(sent)} reach the server: "
+            f"{len(sent) / typing_s:.2f} requests/s per developer while typing; per request: prompt "
+            f"p50 {percentile([len(b['prompt']) for b, _, _ in sent], 0.5):.0f} characters, "
+            f"{percentile([n for _, n, _ in sent], 0.5):.0f} chunks streamed (p95 {percentile([n for _, n, _ in sent], 0.95):.0f})"
         )
     return 0
