@@ -148,7 +148,7 @@ def test_429_backs_off_honours_retry_after_and_pops_up_once(server, alerts):
     started = time.perf_counter()
     for _ in range(20):  # typing during the pause sends nothing and blocks nothing
         assert engine.generate(engine.encode("x"), LIMITS).stop_reason == "unavailable"
-    assert time.perf_counter() - started < 0.1 and len(server.served) == 1
+    assert len(server.served) == 1 and time.perf_counter() - started < 1.0
     time.sleep(0.45)
     assert engine.generate(engine.encode("x"), LIMITS).stop_reason == "unavailable"  # the probe: still 429
     assert len(server.served) == 2 and len(alerts) == 1 and "429" in alerts[0]
@@ -191,7 +191,7 @@ def test_a_silent_server_costs_one_deadline_then_nothing(server, alerts):
     assert engine.health.fault and engine.health.fault.kind == "slow"
     started = time.perf_counter()
     assert engine.generate(engine.encode("x"), LIMITS).stop_reason == "unavailable"
-    assert time.perf_counter() - started < 0.05
+    assert len(server.served) == 1 and time.perf_counter() - started < 1.0  # no second wait for the server
     engine.close()
 
 
@@ -256,14 +256,14 @@ def test_pauses_double_up_to_a_ceiling_and_popups_stay_quiet():
 
 def test_cancelling_before_the_first_byte_leaks_no_connection(server, alerts):
     """Cancel while the server is still 'processing the prompt', more times than the pool has connections."""
-    server.script.mode, server.script.slow_s = "slow", 0.5
+    server.script.mode, server.script.slow_s = "slow", 2.0
     engine = engine_for(server.url, alerts, max_concurrent_requests=2)
     for _ in range(5):
         flag = threading.Event()
         threading.Timer(0.05, flag.set).start()
         started = time.perf_counter()
         assert engine.generate(engine.encode("x"), LIMITS, None, flag.is_set).stop_reason == "cancelled"
-        assert time.perf_counter() - started < 0.3
+        assert time.perf_counter() - started < 1.5  # long before the server would answer
     server.script.mode = "ok"
     assert engine.generate(engine.encode("x"), LIMITS, line_stop).text == "x = 1"
     assert not alerts and engine.outage() is None
