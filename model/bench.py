@@ -53,8 +53,10 @@ async def bench_server(
     keystrokes: int,
     options: dict | None = None,
     before_request: Callable[[int], None] | None = None,
+    after_request: Callable[[int, Any], None] | None = None,
 ) -> dict[str, Any]:
-    """`before_request(i)` runs after keystroke i is sent and before its completion is timed."""
+    """`before_request(i)` runs after keystroke i is sent and before its completion is timed;
+    `after_request(i, result)` gets the completion's result."""
     from lsprotocol import types as lsp
     from pygls.lsp.client import LanguageClient
 
@@ -100,8 +102,10 @@ async def bench_server(
         trivial_start = time.perf_counter()
         await client.workspace_execute_command_async(lsp.ExecuteCommandParams("gpt-lsp.status"))
         trivial_ms.append((time.perf_counter() - trivial_start) * 1000)
-        await pending
+        result = await pending
         completion_ms.append((time.perf_counter() - start) * 1000)
+        if after_request is not None:
+            after_request(version - 1, result)
     rss_end = _rss_kb(pid)
     await client.shutdown_async(None)
     client.exit(None)

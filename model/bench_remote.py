@@ -98,14 +98,18 @@ class Replay:
         self.store, self.uri, self.text = DocumentStore(), "file:///bench/trace.py", text
         self.store.open(self.uri, "python", 0, "")
         self.line, self.col = 0, 0
+        self.suggested: list[str] = []  # what the last step suggested
 
     def step(self, i: int, complete: bool) -> tuple | None:
         ch, at = self.text[i], Position(self.line, self.col)
         doc = self.store.change(self.uri, i + 1, [TextChange(ch, at, at)])
         self.line, self.col = (self.line + 1, 0) if ch == "\n" else (self.line, self.col + 1)
         before = len(self.engine.sent)
+        self.suggested = []
         if complete:
-            self.pipeline.complete(doc, Position(self.line, self.col))
+            self.suggested = [
+                s.text for s in self.pipeline.complete(doc, Position(self.line, self.col)).suggestions
+            ]
         return self.engine.sent[before] if len(self.engine.sent) > before else None
 
     def close(self) -> None:
@@ -189,31 +193,41 @@ def run(args: argparse.Namespace) -> int:
     # Per keystroke: the in-process pipeline (same code, same state as gpt-lsp's) records the request, a bare
     # client sends it straight to the server, then gpt-lsp answers the same keystroke over LSP. Both timed
     # requests follow a request for the same prompt that ran to its end, so neither is favoured.
-    replay, direct = Replay(settings, text), {}
+    replay, direct, expected, answered = Replay(settings, text), {}, {}, {}
     url, headers = settings.base_url.rstrip("/") + "/completions", replay.engine._headers
     with httpx.Client(timeout=60) as client:
 
         def send_directly(i: int) -> None:
             sent = replay.step(i, True)
             if sent is not None:
+                expected[i] = replay.suggested
                 # The recording request was cut by a stop rule, and a server finishes its current token
                 # before it notices; an untimed first send absorbs that wait, as it would for gpt-lsp.
                 direct_ms(client, url, headers, *sent)
                 direct[i] = direct_ms(client, url, headers, *sent)
 
-        lsp = asyncio.run(bench_server(None, "auto", len(text), _lsp_options(args), send_directly))
+        def note_answer(i: int, result: Any) -> None:
+            answered[i] = [item.insert_text for item in (result.items if result else [])]
+
+        lsp = asyncio.run(
+            bench_server(None, "auto", len(text), _lsp_options(args), send_directly, note_answer)
+        )
     replay.close()
-    paired = [(lsp["completion_ms"][i], d) for i, d in sorted(direct.items())]
+    # A server's greedy output can differ between two runs of one prompt (batching changes the arithmetic);
+    # where gpt-lsp's answer differs from the recording, the two did not do the same work: left out.
+    same = [i for i in sorted(direct) if answered.get(i) == expected[i]]
+    paired = [(lsp["completion_ms"][i], direct[i]) for i in same]
     through, straight = [p[0] for p in paired], [p[1] for p in paired]
     overhead = [a - b for a, b in paired]
     print(
-        f"through gpt-lsp, every keystroke ({lsp['requests']}): completion p50 {lsp['completion_p50_ms']:.1f} ms, "
+        f"through gpt-lsp, every keystroke ({lsp['requests']}, {sum(bool(a) for a in answered.values())} answered "
+        f"with a suggestion): completion p50 {lsp['completion_p50_ms']:.1f} ms, "
         f"p95 {lsp['completion_p95_ms']:.1f} ms; trivial request meanwhile p95 {lsp['trivial_p95_ms']:.1f} ms"
     )
     print(
-        f"keystrokes that reached the server ({len(paired)}): through gpt-lsp p50 {percentile(through, 0.5):.1f} ms, "
-        f"p95 {percentile(through, 0.95):.1f} ms; direct p50 {percentile(straight, 0.5):.1f} ms, "
-        f"p95 {percentile(straight, 0.95):.1f} ms"
+        f"keystrokes that reached the server ({len(direct)}, {len(direct) - len(same)} left out as diverged): "
+        f"through gpt-lsp p50 {percentile(through, 0.5):.1f} ms, p95 {percentile(through, 0.95):.1f} ms; "
+        f"direct p50 {percentile(straight, 0.5):.1f} ms, p95 {percentile(straight, 0.95):.1f} ms"
     )
     print(
         f"overhead gpt-lsp adds (paired): p50 {percentile(overhead, 0.5):.1f} ms, p95 {percentile(overhead, 0.95):.1f} ms"
