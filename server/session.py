@@ -26,7 +26,7 @@ from .model_dir import ModelDirError, default_model_path, load_model_dir, model_
 from .model_select import resolve_model
 from .pipeline import Outcome, Pipeline
 from .secret_files import WorkspaceIgnores, is_secret_file
-from .settings import Settings
+from .settings import RemoteSettings, Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,6 +93,14 @@ class Session:
         """
         path = self.model_path()
         key = (path, self.settings.model.variant, self.settings.model.threads, model_fingerprint(path))
+        if self.settings.backend == "openai":
+            if (*key, self.settings.remote) != self._loaded_key:
+                self._loaded_key = (*key, self.settings.remote)
+                self.set_status("disabled", f"connecting to {self.settings.remote.base_url}")
+                self._worker.submit(self._load_remote, self.settings.remote, *key[:3])
+            elif self.pipeline is not None:
+                self.pipeline.generation = self.settings.generation
+            return
         if key == self._loaded_key:
             if self.pipeline is not None:
                 self.pipeline.generation = self.settings.generation
@@ -139,14 +147,40 @@ class Session:
     def _decode_failed(self, pipeline: Pipeline | None, err: DecodeError) -> None:
         if pipeline is None or pipeline is not self.pipeline:
             return  # another model replaced the one that failed
-        failures = pipeline.engine.consecutive_failures
+        engine = pipeline.engine
+        assert isinstance(engine, Engine), "only the local engine raises DecodeError"
+        failures = engine.consecutive_failures
         if failures >= MAX_DECODE_FAILURES:
-            self._turn_off(f"{pipeline.engine.onnx_path} failed {failures} decodes in a row ({err})")
+            self._turn_off(f"{engine.onnx_path} failed {failures} decodes in a row ({err})")
             return
         why = f"the model failed to decode ({failures} of {MAX_DECODE_FAILURES} before AI features turn off): {err}"
         log.warning("%s", why)
         self.tell_user(f"gpt-lsp: {why}", False)
         self.set_status("error", why)
+
+    def _load_remote(self, remote: RemoteSettings, path: Path, variant: str, threads: int) -> None:
+        """Serve from an OpenAI-compatible server; the local model is loaded only as its fallback."""
+        from .remote import RemoteEngine  # httpx is imported only for this backend
+
+        old = self.pipeline.engine if self.pipeline else None
+        try:
+            engine = RemoteEngine(remote, alert=lambda message: self.tell_user(message, True))
+        except ModelDirError as err:
+            self.pipeline, self.model_error = None, str(err)
+            self.set_status("error", f"model server unusable: {err}")
+            return
+        fallback = None
+        if remote.fallback_to_local:
+            try:
+                fallback = Pipeline(Engine(load_model_dir(path), variant, threads), self.settings.generation)
+            except Exception as err:  # the remote still serves; only the fallback is missing
+                log.warning("local fallback unavailable: %s", err)
+        self.pipeline = Pipeline(engine, self.settings.generation, token_healing=False, fallback=fallback)
+        self.model_error = None
+        self.assist.hint_threshold = None  # hints read the model's logits, which a server does not send
+        if old is not None and hasattr(old, "close"):
+            old.close()
+        self.set_status("ready", f"{engine.describe()} ready")
 
     def apply_settings(self, settings: Settings) -> None:
         self.settings = settings
@@ -239,7 +273,7 @@ class Session:
             self.set_status("ready", "cancelled: the document changed", uri)
             return None
         log.debug("completion %s %s %s", uri, outcome.reason, outcome.timings)
-        self.set_status("ready", outcome.reason, uri)
+        self.set_status("error" if outcome.stop_reason == "unavailable" else "ready", outcome.reason, uri)
         return doc, outcome
 
     async def decode(self, job: Callable[[], T], fallback: T) -> T:

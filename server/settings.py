@@ -51,8 +51,29 @@ class DiagnosticsSettings:
 
 
 @dataclass(frozen=True)
+class RemoteSettings:
+    """An OpenAI-compatible `/v1/completions` server (llama.cpp, Ollama, vLLM, TGI, hosted) for `backend: openai`."""
+
+    base_url: str = "http://127.0.0.1:8080/v1"  # the API root; `/completions` is appended
+    model: str = ""  # the server's model name; "" sends none (llama.cpp serves its one model)
+    api_key_env: str = ""  # NAME of the environment variable holding the API key; "" = no key
+    fim: Literal["none", "sentinels", "suffix"] = "none"  # none = prefix only; suffix = the `suffix` field
+    fim_prefix: str = "<fim_prefix>"  # the model's FIM sentinels, sent in the prompt with fim: sentinels
+    fim_suffix: str = "<fim_suffix>"
+    fim_middle: str = "<fim_middle>"
+    tokenizer: str | None = None  # the model's tokenizer.json for an exact prompt budget; None = characters
+    context_length: int = 4096  # prompt budget: tokens of `tokenizer`, or characters without one
+    connect_timeout_ms: int = 1000  # give up connecting after this long (then back off)
+    max_concurrent_requests: int = 2  # requests in flight to the server at once
+    allow_insecure_http: bool = False  # allow plain http:// to a host that is not this machine
+    fallback_to_local: bool = False  # serve from the local model while the server is unavailable
+
+
+@dataclass(frozen=True)
 class Settings:
     enable: bool = True  # master switch for every AI feature
+    backend: Literal["local", "openai"] = "local"  # local ONNX model, or an OpenAI-compatible server
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
     inline_completion: InlineCompletionSettings = field(default_factory=InlineCompletionSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
@@ -85,6 +106,7 @@ def _make_converter() -> cattrs.Converter:
         ModelSettings,
         GenerationSettings,
         DiagnosticsSettings,
+        RemoteSettings,
         Settings,
     ):
         overrides = {f.name: override(rename=_camel(f.name)) for f in fields(cls)}
@@ -106,6 +128,19 @@ def _validate(settings: Settings) -> None:
         )
 
 
+def _validate_remote(remote: RemoteSettings) -> None:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", remote.api_key_env or "_"):
+        # The key itself never belongs in a settings file that may be committed or synced.
+        raise SettingsError(
+            "remote.apiKeyEnv is the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key"
+        )
+    if not remote.base_url.startswith(("http://", "https://")):
+        raise SettingsError(f"remote.baseUrl must start with http:// or https://, not {remote.base_url!r}")
+    for name in ("context_length", "connect_timeout_ms", "max_concurrent_requests"):
+        if getattr(remote, name) <= 0:
+            raise SettingsError(f"remote.{_camel(name)} must be positive")
+
+
 def parse_settings(raw: Any) -> Settings:
     """Structure the client's settings (camelCase, possibly wrapped in a `gptLsp` section).
 
@@ -123,6 +158,7 @@ def parse_settings(raw: Any) -> Settings:
         messages = cattrs.transform_error(err) if isinstance(err, cattrs.BaseValidationError) else [str(err)]
         raise SettingsError("; ".join(messages)) from err
     _validate(settings)
+    _validate_remote(settings.remote)
     return settings
 
 

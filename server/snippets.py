@@ -17,9 +17,10 @@ from enum import Enum
 import numpy as np
 import tree_sitter
 
+from .backend import Backend
 from .diagnostics import region_parses
 from .documents import Document, Position
-from .engine import DecodeLimits, Engine, StopRule
+from .engine import DecodeLimits, StopRule
 from .model_input import model_view
 from .postprocess import MAX_BLOCK_LINES, Edit, adds_parse_errors, block_stop, count_errors
 from .prompt import build_fim_prompt
@@ -409,7 +410,7 @@ def shape_snippet(plan: SnippetPlan, generated: str) -> Edit | None:
 
 
 def generate_snippet(
-    engine: Engine,
+    engine: Backend,
     doc: Document,
     plan: SnippetPlan,
     limits: DecodeLimits,
