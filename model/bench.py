@@ -2,7 +2,7 @@
 
 Starts `gpt-lsp --stdio` as a subprocess, replays a typing trace (one character per keystroke,
 an inline completion request after each), and reports completion latency p50/p95, the p95 of a
-trivial request sent while a decode runs (RELIABILITY.md #15: the event loop must not block),
+trivial request sent while a decode runs (the event loop must never block),
 and the server's RSS growth. With `--compare-variants` it runs fp32 and int8 in the same process
 and prints their ratio, since the machine is shared and only same-run ratios are comparable.
 With `--peers` it first measures raw prefill and decode speed of the same model and prompt through

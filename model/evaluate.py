@@ -4,7 +4,7 @@ Two parts, both on held-out files: language-model figures from the ONNX graph (l
 nats/token, bits per character, perplexity, next-token accuracy) and CodeXGLUE-style line
 completion through `Pipeline.complete` — the code an editor's keystroke runs — with EM/ES,
 bootstrap intervals, BLEU, ROUGE-L, repetition and latency. Cuts at token boundaries and cuts in
-the middle of an identifier are reported separately (issue 4).
+the middle of an identifier are reported separately.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Export a Hugging Face causal LM to a gpt-lsp model directory (ONNX decoder with KV cache).
 
 Every supported architecture is exported behind one interface, optimum's decoder-with-past naming
-(STYLE.md), so the engine has no model-type special cases:
+(optimum's ONNX Runtime decoder convention), so the engine has no model-type special cases:
 
     inputs   input_ids                  int64 [batch, sequence]
              attention_mask             int64 [batch, past_sequence + sequence]

@@ -1,4 +1,4 @@
-"""Completion metrics as the literature reports them, so figures are comparable (ANCHORS.md).
+"""Completion metrics as the literature reports them, so figures are comparable (CodeXGLUE line-level completion: EM, edit similarity).
 
 EM is CodeXGLUE's whitespace-split equality; ES is the Levenshtein ratio of fuzzywuzzy's
 `fuzz.ratio` (what CodeXGLUE's line-level scorer uses), in percent; intervals are percentile

@@ -1,6 +1,6 @@
 """Training presets: model size and optimisation settings, named so scripts and docs can rely on them.
 
-Sizes follow ANCHORS.md: on the 2-core reference CPU (transformers GPT-2, fp32, context 256) a 5M
+Sizes follow measurements on the 2-core reference CPU (transformers GPT-2, fp32, context 256) a 5M
 model trains at about 3,000 tokens/s, so `default` sees ~30M tokens in ~3 hours, which is in the
 Chinchilla range (~20 tokens per parameter) for a 1-5M model. `medium` and `large` assume a GPU.
 Fine-tuning presets keep the architecture of the base model and only set the optimisation knobs.
@@ -85,7 +85,7 @@ PRESETS: dict[str, TrainPreset] = {
         warmup_steps=100,
         max_steps=3000,
     ),
-    # ~5.3M parameters: what 2 CPU cores train in about 3 hours (ANCHORS.md).
+    # ~5.3M parameters: what 2 CPU cores train in about 3 hours (Chinchilla: ~20 tokens per parameter).
     "default": TrainPreset(name="default"),
     # GPU presets: Llama-style blocks, longer context, bigger batches.
     "medium": TrainPreset(

@@ -1,6 +1,6 @@
 """`gpt-lsp ship`: copy a trained model directory into the package as the embedded default.
 
-Only the int8 graph travels (it is what CPUs serve fastest and keeps the wheel small, issue 4:
+Only the int8 graph travels (it is what CPUs serve fastest and keeps the wheel small:
 total <= 30 MB), with the training checkpoint's weights (no optimizer state) so that
 `gpt-lsp finetune default DATA` can start from it; the model card's fp32 figures come from the
 training run's own directory.

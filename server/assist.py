@@ -2,7 +2,7 @@
 actions, scheduled for one session.
 
 Syntax diagnostics are debounced and computed in a thread; hints and snippets decode on the
-session's single inference worker and are cancelled by newer edits (RELIABILITY.md #14). The
+session's single inference worker and are cancelled by newer edits. The
 rules themselves live in diagnostics.py, hints.py and snippets.py; this module only schedules.
 """
 
@@ -90,7 +90,7 @@ class Assist:
 
     # -- diagnostics: syntax (debounced, off the event loop) and model hints (worker thread) ------
     def schedule_diagnostics(self, uri: str) -> None:
-        """(Re)start the debounce for `uri`; a newer edit cancels the pending pass (RELIABILITY.md #14)."""
+        """(Re)start the debounce for `uri`; a newer edit cancels the pending pass."""
         task = self._diagnosis.pop(uri, None)
         if task is not None:
             task.cancel()

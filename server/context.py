@@ -1,7 +1,7 @@
 """What to complete at the cursor: nothing (EMPTY), the rest of a line (LINE), or a block (BLOCK).
 
-`analyze` is the gate that runs before the model on every keystroke (DESIGN.md: "tree-sitter
-decides before the model runs"), in the spirit of llm-ls's Empty/SingleLine/MultiLine:
+`analyze` is the gate that runs before the model on every keystroke ("tree-sitter decides before
+the model runs"), in the spirit of llm-ls's Empty/SingleLine/MultiLine:
 
 - EMPTY inside a comment; when the rest of the line holds word characters (mid-word, or code to
   the right: the `^\\W*$` rule of llm-ls); inside a string unless only closing characters follow.

@@ -88,7 +88,7 @@ def completion_items(doc: Document, outcome: Outcome, cursor: Position) -> list[
     return items
 
 
-# --- diagnostics, code actions, workspace edits (issue 5) -------------------------------------
+# --- diagnostics, code actions, workspace edits ----------------------------------------------
 
 SOURCE = "gpt-lsp"
 
@@ -109,7 +109,7 @@ def diagnostics(doc: Document, problems: list[SyntaxProblem], hints: list[Hint])
 
 
 def workspace_edit(doc: Document, edit: Edit) -> lsp.WorkspaceEdit:
-    """A versioned edit: the client must refuse it if the document moved on (RELIABILITY.md #8)."""
+    """A versioned edit: the client must refuse it if the document moved on (lsp-ai#105: edits computed on an old version)."""
     text_edit = lsp.TextEdit(range=to_lsp_range(doc, edit.start, edit.end), new_text=edit.text)
     identifier = lsp.OptionalVersionedTextDocumentIdentifier(uri=doc.uri, version=doc.version)
     return lsp.WorkspaceEdit(

@@ -108,7 +108,7 @@ def repetition_start(
 ) -> int | None:
     """Index where a loop of the same token pattern begins, once it has repeated `min_repeats` times.
 
-    Tiny models fall into `_test_test_test...` (issue 4); cutting at the second copy keeps the
+    Tiny models fall into `_test_test_test...`; cutting at the second copy keeps the
     useful first occurrence and drops the loop.
     """
     n = len(ids)

@@ -4,7 +4,7 @@ A model directory holds `tokenizer.json`, `gpt-lsp.json` and one or more ONNX de
 (`model.onnx` in fp32, `model.int8.onnx` dynamically quantized). `gpt-lsp.json` says how to
 prompt the model; the ONNX graph itself says how many layers and heads the KV cache has.
 Loading validates everything up front so a broken directory fails with one clear message
-(RELIABILITY.md #18, #23) instead of a stack trace mid-keystroke.
+instead of a stack trace mid-keystroke.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The serving pipeline, one call per stage: should_complete -> build_prompt -> decode -> shape.
 
-`complete()` reads like the serving diagram in DESIGN.md and times every stage; it takes plain
+`complete()` reads like the serving diagram in docs/architecture.md and times every stage; it takes plain
 documents and positions and returns plain dataclasses, so it is testable without a server and
 is what the evaluator and benchmarks call too ("measure the path you ship").
 """

@@ -1,7 +1,7 @@
 """Turn raw model text into an edit worth showing: stop rules, suffix de-duplication,
 indentation, and a tree-sitter check that the insertion adds no parse errors.
 
-Rules follow the anchors (ANCHORS.md): Tabby's `^\\W*$` rule (when only closing characters
+Rules follow the best existing tools: Tabby's `^\\W*$` rule (when only closing characters
 follow the cursor, replace them instead of duplicating them), llm-ls's cut at the line end for
 single-line completions, and a parse check nobody else does.
 """

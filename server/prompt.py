@@ -2,7 +2,7 @@
 
 Serving builds `<fim_prefix> extra+prefix <fim_suffix> suffix <fim_middle>` (PSM) from the text
 around the cursor; training formats examples with the same functions, so the model is trained on
-exactly what it is shown (DESIGN.md, "prompt.py is the contract"). Sentinel spelling and joint
+exactly what it is shown ("prompt.py is the contract"). Sentinel spelling and joint
 PSM/SPM training follow Bavarian et al. 2022 (arXiv 2207.14255) and StarCoder.
 """
 
@@ -84,7 +84,7 @@ def _heal(tokenizer: TextTokenizer, ids: list[int], prefix_chars: int) -> tuple[
     """Drop the last prefix token when it is a word fragment, so the model can re-choose it.
 
     Mid-identifier cuts otherwise force the model to continue from a token boundary it never saw
-    in training (issue 4: "token healing").
+    in training ("token healing").
     """
     if not ids:
         return ids, prefix_chars, ""

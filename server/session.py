@@ -1,9 +1,9 @@
 """Server state and scheduling: documents, settings, the model, and the one inference worker.
 
-Inference runs on a single worker thread, never on the event loop (DESIGN.md). Every decode
+Inference runs on a single worker thread, never on the event loop. Every decode
 carries a cancel check that trips on `$/cancelRequest`, on a newer edit to its document, or on a
 newer completion request for the same document, so at most one useful decode per document runs
-and a result computed on an old version is never sent (RELIABILITY.md #13, #14).
+and a result computed on an old version is never sent.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def model_path(tiny_model_dir) -> Path:
 
 @pytest_asyncio.fixture(params=["utf-16", "utf-8"])
 async def client(request, model_path):
-    """A client against the tiny model, once per position encoding (RELIABILITY.md #5)."""
+    """A client against the tiny model, once per position encoding (utf-8 and utf-16)."""
     encodings = ["utf-8", "utf-16"] if request.param == "utf-8" else ["utf-16"]
     c = await start_client(model_path, encodings)
     await c.status_log.wait_for(lambda s: s["state"] in ("ready", "error"))

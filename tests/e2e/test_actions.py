@@ -1,4 +1,4 @@
-"""Code actions, snippet commands and diagnostics over real LSP (issue 5).
+"""Code actions, snippet commands and diagnostics over real LSP.
 
 The tiny model has random weights, so what it generates is noise that may not parse. Snippet
 tests therefore assert the honest contract: either an edit that parses is applied, or nothing is
@@ -106,7 +106,7 @@ def _parses(text: str, language_id: str = "python") -> bool:
 
 def _code_action_hook(converter) -> None:
     """lsprotocol's client-side hook turns a CodeAction that carries a `command` into a Command
-    (CLIENTS.md); decide by whether `command` is a string, as the spec does."""
+    (lsprotocol's client-side structure hook); decide by whether `command` is a string, as the spec does."""
 
     def structure(obj: Any, _: type) -> lsp.Command | lsp.CodeAction:
         if isinstance(obj.get("command"), str):

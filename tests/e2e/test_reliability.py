@@ -1,4 +1,4 @@
-"""Transport, lifecycle and fault behaviour of the real server process (RELIABILITY.md #1-4, #16-20).
+"""Transport, lifecycle and fault behaviour of the real server process (framing, lifecycle, faults: docs/reliability.md).
 
 These talk raw JSON-RPC over pipes so they can send what no well-behaved client library would.
 """

@@ -150,7 +150,7 @@ def test_diagnostics(nvim_run: dict) -> None:
 
 def test_code_action_applied(nvim_run: dict) -> None:
     if not nvim_run["capabilities"]["code_action"]:
-        pytest.skip("the server announces no codeActionProvider yet (issue 5)")
+        pytest.skip("the server announces no codeActionProvider yet")
     actions = nvim_run.get("code_actions")
     assert actions and actions["count"] >= 1, "no code action offered at the syntax error"
     assert actions["after"] != actions["before"], f"applying {actions['titles'][0]!r} changed nothing"

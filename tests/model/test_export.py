@@ -1,4 +1,4 @@
-"""Parity tests for `gpt-lsp export` (STYLE.md habit 6), minGPT style, on tiny random models.
+"""Parity tests for `gpt-lsp export` minGPT style, on tiny random models.
 
 torch ↔ ONNX fp32 logits (allclose), cached ↔ uncached ONNX decode (identical greedy tokens),
 ONNX fp32 ↔ int8 (top-1 agreement), for every supported model type; plus the CLI and its errors.

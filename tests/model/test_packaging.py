@@ -1,4 +1,4 @@
-"""A non-editable install carries the shipped model (issue 4): build the wheel and look inside."""
+"""A non-editable install carries the shipped model: build the wheel and look inside."""
 
 from __future__ import annotations
 

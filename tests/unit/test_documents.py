@@ -1,8 +1,7 @@
 """documents.py: LSP position arithmetic, clamping, incremental sync and parse fallbacks.
 
-RELIABILITY.md items 5 (every encoding), 6 (offset ⇄ position properties), 7 (clamping),
-9 (stateful sync: text and incrementally edited tree equal a reference), 10 (binary text)
-and 11 (huge and pathological files).
+Covers every position encoding, offset ⇄ position properties, clamping, stateful sync (text and
+incrementally edited tree equal a reference), binary text, and huge and pathological files.
 """
 
 from __future__ import annotations
