@@ -28,7 +28,7 @@ class Option:
     first_layer: int = 0
     trimmed: int = 32768  # 0: the full output layer
     length: int = 256
-    batch: int = 4
+    batch: int = 2
     checkpointing: bool = False
     bf16: bool = True  # bfloat16 autocast on CPU
     full_from: int | None = None  # train all weights of blocks >= this index instead of LoRA
@@ -41,7 +41,7 @@ OPTIONS = [
     Option("lora r16 attn+mlp, trimmed, bf16"),
     Option("lora r16 attn only, trimmed, bf16", only=ATTENTION),
     Option("lora r16 attn+mlp, trimmed, bf16, grad checkpointing", checkpointing=True),
-    Option("lora r16 attn+mlp, trimmed, bf16, seq 512 x 2", length=512, batch=2),
+    Option("lora r16 attn+mlp, trimmed, bf16, seq 512 x 1", length=512, batch=1),
     Option("lora r16 attn+mlp last 6 blocks, trimmed, bf16", first_layer=12),
     Option("full fine-tune last 2 blocks, trimmed, bf16", full_from=16),
     Option("lora r8 attn+mlp, trimmed, bf16", rank=8),
@@ -52,7 +52,7 @@ def build(checkpoint: Path, option: Option, keep: Any, bos_id: int) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from gpt_lsp.model.finetune import apply_lora, block_index
+    from gpt_lsp.model.lora import apply_lora, block_index
     from gpt_lsp.model.trimmed_head import make_trimmed
 
     torch.manual_seed(0)
@@ -137,8 +137,8 @@ def main() -> None:
     tokenizer = Tokenizer.from_file(str(args.checkpoint / "tokenizer.json"))
     train_texts, valid_texts = load_corpus([args.corpus], "python", 0)
     random.Random(0).shuffle(train_texts)
-    sample = encode_documents(tokenizer, train_texts[:400], 1)
-    valid = encode_documents(tokenizer, valid_texts[:200], 1)
+    sample = encode_documents(tokenizer, train_texts[:150], 1)
+    valid = encode_documents(tokenizer, valid_texts[:100], 1)
     keep = frequent_ids(sample, 32768, always=(0, 1, 2))
     print(
         f"sample {len(sample):,} tokens; 32k ids cover {coverage(sample, keep):.2%} train, "

@@ -21,7 +21,17 @@ from . import __version__
 
 # Toolchain subcommands live in gpt_lsp.model (the `train` extra); each module registers itself
 # and imports torch only when run.
-TOOLCHAIN_MODULES = ("corpus", "train", "finetune", "export", "evaluate", "bench", "hint_bench", "ship")
+TOOLCHAIN_MODULES = (
+    "corpus",
+    "train",
+    "finetune",
+    "export",
+    "evaluate",
+    "bench",
+    "hint_bench",
+    "ship",
+    "gemma_code",
+)
 
 
 def _protect_stdout() -> tuple[BinaryIO, BinaryIO]:

@@ -199,3 +199,47 @@ def test_finetune_trains_only_an_adapter_and_resumes(tmp_path: Path, capsys) -> 
     assert not torch.equal(
         merged.model.layers[0].mlp.up_proj.weight, tiny_gemma().model.layers[0].mlp.up_proj.weight
     )
+
+
+def test_build_merges_into_a_checkpoint_cached_by_base_and_adapter(tmp_path: Path, monkeypatch) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from gpt_lsp.model import gemma_code
+
+    monkeypatch.setenv("GPT_LSP_CACHE", str(tmp_path / "cache"))
+    base = tmp_path / "base"
+    tiny_gemma().save_pretrained(base)
+    (base / "tokenizer.json").write_text("{}")
+    (base / "provenance.json").write_text(json.dumps({"sha256": "ef" * 32, "format": "gguf"}))
+    first = adapter.save_adapter(adapted(), tmp_path / "one.safetensors", base_sha256="ef" * 32)
+    second = adapter.save_adapter(adapted(rank=2), tmp_path / "two.safetensors", base_sha256="ef" * 32)
+    out = gemma_code.build_dir("ef" * 32, first) / "checkpoint"
+    assert out.parent != gemma_code.build_dir("ef" * 32, second)  # a new adapter never reuses a build
+    assert out.parent != gemma_code.build_dir("00" * 32, first)  # nor does another base
+    assert out.is_relative_to(tmp_path / "cache")
+
+    gemma_code.merge_into(base, first, out, "ef" * 32, on_stage=lambda _: None)
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["sha256"] == "ef" * 32 and provenance["adapter_version"] == gemma_code.adapter_version(
+        first
+    )
+    assert (out / "tokenizer.json").is_file() and not out.with_name("checkpoint.tmp").exists()
+    merged = AutoModelForCausalLM.from_pretrained(out)
+    expected = tiny_gemma()
+    adapter.merge_adapter(expected, first)
+    for (name, got), (_, want) in zip(
+        merged.state_dict().items(), expected.state_dict().items(), strict=True
+    ):
+        assert torch.equal(got, want), name
+
+
+def test_shipped_adapter_is_small_and_carries_the_terms() -> None:
+    from gpt_lsp.model import gemma_code
+
+    folder = gemma_code.ADAPTER.parent
+    assert "https://ai.google.dev/gemma/terms" in (folder / "NOTICE").read_text()
+    if not gemma_code.ADAPTER.is_file():
+        pytest.skip("no adapter shipped in this checkout")
+    assert gemma_code.ADAPTER.stat().st_size < 10_000_000
+    tensors, header = adapter.read_adapter(gemma_code.ADAPTER)
+    assert len(header["base_sha256"]) == 64 and all(k.endswith((".lora_a", ".lora_b")) for k in tensors)
