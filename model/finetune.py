@@ -22,10 +22,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import random
 from pathlib import Path
 from typing import Any
 
+from gpt_lsp.model.adapter_training import (
+    ADAPTER,
+    finish_adapter,
+    sample_texts,
+    save_adapter_checkpoint,
+    trimmed,
+)
 from gpt_lsp.model.checkpoint import TOKENIZER, TrainError, find_checkpoint, read_trainer_state
 from gpt_lsp.model.lora import apply_lora, merged_copy
 from gpt_lsp.model.presets import FINETUNE_PRESETS, TrainPreset, get_preset
@@ -42,7 +48,6 @@ from gpt_lsp.model.train import (
 )
 
 SUPPORTED_MODEL_TYPES = ("gpt2", "llama", "qwen2", "gemma3_text", "gpt_bigcode", "gpt_neox")
-ADAPTER = "adapter.safetensors"  # trainable LoRA (and new embedding) weights, for --resume
 # Named bases and the preset each starts with: the shipped recipe on the pretrained base, and a short
 # schedule for adapting the code-tuned model to one repository.
 NAMED_PRESETS = {"gemma3-270m": "gemma-code", "gemma-code": "gemma-repo"}
@@ -270,82 +275,6 @@ def finetune(args: argparse.Namespace) -> int:
         inherit_completion_prompt(base, out / "model")
     dist.close()
     return status
-
-
-def sample_texts(texts: list[str], max_chars: int, seed: int) -> list[str]:
-    """A seeded sample of whole files up to `max_chars` characters (all of them when 0 or fewer)."""
-    if not max_chars or sum(map(len, texts)) <= max_chars:
-        return texts
-    shuffled = list(texts)
-    random.Random(seed).shuffle(shuffled)
-    kept, total = [], 0
-    for text in shuffled:
-        if total >= max_chars:
-            break
-        kept.append(text)
-        total += len(text)
-    say(f"training on a sample of {len(kept):,} of {len(texts):,} files ({total:,} characters)")
-    return kept
-
-
-def trimmed(model: Any, tokenizer: Any, train_data: Any, preset: TrainPreset, eos_id: int) -> Any:
-    """`model` behind a loss over the preset's `output_vocab` most frequent training ids."""
-    from gpt_lsp.model.trimmed_head import coverage, frequent_ids, make_trimmed
-
-    stream = train_data.blocks.flatten()
-    bos_id = model.config.bos_token_id
-    sample = tokenizer.encode("x").ids  # does serving put a BOS first? then training does too
-    prepend = bos_id if bos_id is not None and bos_id != eos_id and sample[:1] == [bos_id] else None
-    keep = frequent_ids(
-        stream, preset.output_vocab, always=tuple(i for i in (eos_id, prepend) if i is not None)
-    )
-    say(f"training logits over {len(keep):,} token ids ({coverage(stream, keep):.2%} of training tokens)")
-    return make_trimmed(model, keep, prepend)
-
-
-def save_adapter_checkpoint(model: Any, base: Path, directory: Path) -> None:
-    """A checkpoint's model part when only the adapter trains: config.json + LoRA factors in fp32."""
-    from gpt_lsp.model.adapter import save_adapter
-
-    model.config.save_pretrained(directory)
-    save_adapter(model, directory / ADAPTER, base_sha256(base), dtype="float32")
-
-
-def base_sha256(base: Path) -> str:
-    """The SHA-256 recorded for a base built from a GGUF (empty for other checkpoints)."""
-    provenance = base / "provenance.json"
-    if provenance.is_file():
-        return json.loads(provenance.read_text(encoding="utf-8")).get("sha256", "")
-    return ""
-
-
-def finish_adapter(
-    job: TrainJob, model: Any, base: Path, result: dict[str, Any], export: bool, hash_file: Path | None
-) -> int:
-    """OUT/adapter.safetensors (float16, what ships); at the end, OUT/merged and its export OUT/model."""
-    from gpt_lsp.model.adapter import save_adapter
-
-    if job.dist.is_main:
-        meta = {"preset": job.preset.name, "step": result["step"], "tokens": result["tokens"]}
-        path = save_adapter(model, job.out / ADAPTER, base_sha256(base), meta=meta)
-        say(f"adapter: {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    merged = merged_copy(model) if export or hash_file else None
-    status = finish(job, merged if hash_file else model, result, False, hash_file)
-    if status != 0 or not export or result["stopped"] != "done" or not job.dist.is_main:
-        return status
-    merged.save_pretrained(job.out / "merged")
-    job.tokenizer.save(str(job.out / "merged" / TOKENIZER))
-    from gpt_lsp.model.export import ExportError, export_checkpoint
-
-    try:
-        model_dir = export_checkpoint(job.out / "merged", job.out / "model", int8=True, on_stage=say)
-    except (ExportError, ImportError, OSError) as err:
-        say(
-            f"export failed: {err}\nretry with `gpt-lsp export {job.out / 'merged'} {job.out / 'model'} --int8`"
-        )
-        return 1
-    say(f"model ready: gpt-lsp --stdio --model {model_dir.path}")
-    return 0
 
 
 def inherit_completion_prompt(base_checkpoint: Path, model_dir: Path) -> None:
