@@ -67,7 +67,8 @@ def merged_checkpoint(
     advance()
     out = build_dir(digest, adapter) / "checkpoint"
     if (out / "provenance.json").is_file():
-        advance(), advance()
+        for _ in range(2):  # merge and save: already done
+            advance()
         return out
     merge_into(base, adapter, out, digest, on_stage, advance)
     return out

@@ -3,9 +3,10 @@
 Gemma 3 270M ties a 262,144 x 640 embedding to its output layer: 168M of its 268M parameters, and
 on CPU the biggest single cost of a training step (the 262k-way logits, their softmax and the
 gradient back through them). Code uses a small part of that vocabulary: on the Python corpus the
-32,768 most frequent ids cover over 99.7% of tokens. During training the loss is computed over those
-ids only; targets outside them are left out of the loss. This is a training-time trick: the model
-keeps its full output layer, and the adapter it produces knows nothing of the trimming.
+32,768 most frequent ids cover 99.9% of training tokens and 99.5% of held-out ones. During training
+the loss is computed over those ids only; targets outside them are left out of the loss (measured:
+2.6x faster steps). This is a training-time trick: the model keeps its full output layer, and the
+adapter it produces knows nothing of the trimming.
 """
 
 from __future__ import annotations
