@@ -9,21 +9,33 @@ infilling the editor relies on. A base whose tokenizer lacks the FIM sentinels g
 `--lora` trains low-rank adapters (Hu et al. 2021, arXiv 2106.09685) on the attention and MLP
 projections instead of all weights; checkpoints always hold the merged model, so export and serving
 never see adapters. The training loop is `train.fit`; this module only prepares the model.
+
+BASE may also name a pretrained base (`gemma3-270m`, from its registry package) or the code-tuned
+model built from it (`gemma-code`). Their presets set a LoRA rank: then checkpoints hold only the
+adapter (a 1 GB merged model every few minutes would cost more than the steps), OUT/adapter.safetensors
+is the result, and the merged model is written once at the end for export. Such bases have no FIM
+sentinels; their presets train prefix-only (fim_rate 0), matching how they are served.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
+from gpt_lsp.model.adapter_training import (
+    ADAPTER,
+    finish_adapter,
+    sample_texts,
+    save_adapter_checkpoint,
+    trimmed,
+)
 from gpt_lsp.model.checkpoint import TOKENIZER, TrainError, find_checkpoint, read_trainer_state
 from gpt_lsp.model.export import SUPPORTED_MODEL_TYPES
-from gpt_lsp.model.presets import FINETUNE_PRESETS, get_preset
+from gpt_lsp.model.lora import apply_lora, merged_copy
+from gpt_lsp.model.presets import FINETUNE_PRESETS, TrainPreset, get_preset
 from gpt_lsp.model.train import (
     TrainJob,
     add_common_options,
@@ -36,7 +48,9 @@ from gpt_lsp.model.train import (
     setup_distributed,
 )
 
-ADAPTER = "adapter.safetensors"  # trainable LoRA (and new embedding) weights, for --resume
+# Named bases and the preset each starts with: the shipped recipe on the pretrained base, and a short
+# schedule for adapting the code-tuned model to one repository.
+NAMED_PRESETS = {"gemma3-270m": "gemma-code", "gemma-code": "gemma-repo"}
 
 
 def resolve_base(base: Path) -> tuple[Path, dict[str, Any]]:
@@ -48,6 +62,10 @@ def resolve_base(base: Path) -> tuple[Path, dict[str, Any]]:
         from gpt_lsp.model_dir import default_model_path
 
         base = default_model_path()
+    elif str(base) in NAMED_PRESETS:
+        from gpt_lsp.model.gemma_code import named_checkpoint
+
+        base = named_checkpoint(str(base))
     base = base.expanduser()
     for candidate in (base / "checkpoint", base):
         if (candidate / "config.json").is_file():
@@ -95,71 +113,6 @@ def add_fim_tokens(tokenizer: Any, model: Any) -> list[str]:
     return missing
 
 
-class LoRALinear:
-    """Namespace for the LoRA wrapper; built lazily so this module imports without torch."""
-
-    @staticmethod
-    def make(base: Any, rank: int, alpha: float) -> Any:
-        import torch
-        from torch import nn
-        from transformers.pytorch_utils import Conv1D
-
-        class LoRA(nn.Module):
-            """y = base(x) + (alpha / r) * x A^T B^T, with B = 0 at the start (the base model unchanged)."""
-
-            def __init__(self) -> None:
-                super().__init__()
-                self.base = base
-                self.transposed = isinstance(base, Conv1D)  # GPT-2's Conv1D stores W as (in, out)
-                in_features, out_features = base.weight.shape if self.transposed else base.weight.shape[::-1]
-                self.lora_a = nn.Parameter(torch.empty(rank, in_features))
-                self.lora_b = nn.Parameter(torch.zeros(out_features, rank))
-                nn.init.kaiming_uniform_(self.lora_a, a=math.sqrt(5))
-                self.scale = alpha / rank
-
-            def forward(self, x: Any) -> Any:
-                return self.base(x) + (x @ self.lora_a.T @ self.lora_b.T) * self.scale
-
-            def merged(self) -> Any:
-                delta = (self.lora_b @ self.lora_a * self.scale).to(self.base.weight.dtype)
-                merged = copy.deepcopy(self.base)
-                with torch.no_grad():
-                    merged.weight += delta.T if self.transposed else delta
-                return merged
-
-        return LoRA()
-
-
-def apply_lora(model: Any, rank: int, alpha: float, train_embeddings: bool) -> int:
-    """Freeze the model and wrap every Linear/Conv1D inside the transformer blocks; return the count."""
-    from torch import nn
-    from transformers.pytorch_utils import Conv1D
-
-    for param in model.parameters():
-        param.requires_grad_(False)
-    if train_embeddings:  # new FIM rows must be learned; LoRA cannot reach an embedding table
-        model.get_input_embeddings().weight.requires_grad_(True)
-    targets = [
-        (name, module)
-        for name, module in model.named_modules()
-        if isinstance(module, (nn.Linear, Conv1D)) and module is not model.get_output_embeddings()
-    ]
-    for name, module in targets:
-        parent_name, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent_name), child, LoRALinear.make(module, rank, alpha))
-    return len(targets)
-
-
-def merged_copy(model: Any) -> Any:
-    """A copy of `model` with every LoRA module folded back into a plain layer."""
-    merged = copy.deepcopy(model)
-    for name, module in list(merged.named_modules()):
-        if hasattr(module, "lora_a"):
-            parent_name, _, child = name.rpartition(".")
-            setattr(merged.get_submodule(parent_name), child, module.merged())
-    return merged
-
-
 def save_lora_model(model: Any, directory: Path) -> None:
     from safetensors.torch import save_file
 
@@ -194,10 +147,12 @@ def register(subparsers: Any) -> None:
         "data", type=Path, metavar="DATA", help="repository / source directory or corpus output"
     )
     parser.add_argument(
-        "--preset", default="default", choices=list(FINETUNE_PRESETS), help="schedule (default: default)"
+        "--preset",
+        choices=list(FINETUNE_PRESETS),
+        help="schedule (default: default; gemma-code for gemma3-270m, gemma-repo for gemma-code)",
     )
     parser.add_argument("--lora", action="store_true", help="train low-rank adapters instead of all weights")
-    parser.add_argument("--lora-rank", type=int, default=8, help="adapter rank (default 8)")
+    parser.add_argument("--lora-rank", type=int, help="adapter rank (default: the preset's, else 8)")
     add_common_options(parser)
     parser.set_defaults(func=run)
 
@@ -206,26 +161,33 @@ def run(args: argparse.Namespace) -> int:
     return run_reporting_errors("finetune", lambda: finetune(args))
 
 
-def prepare_model(args: argparse.Namespace, base: Path, checkpoint: Path | None) -> tuple[Any, Any]:
+def prepare_model(
+    base: Path, checkpoint: Path | None, preset: TrainPreset, lora_rank: int
+) -> tuple[Any, Any]:
     """(model, tokenizer): from OUT/checkpoint when resuming a full fine-tune, else from BASE."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    if checkpoint is not None and not args.lora:
+    if checkpoint is not None and not lora_rank:
         model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
         return model, load_tokenizer(checkpoint)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     tokenizer = load_tokenizer(base)
-    added = add_fim_tokens(tokenizer, model)
+    added = add_fim_tokens(tokenizer, model) if preset.fim_rate > 0 else []
     if added and checkpoint is None:
         say(
             f"note: {base} had no {', '.join(added)}; added them (embeddings now {model.get_input_embeddings().num_embeddings} rows). The model learns them during fine-tuning; give it enough steps."
         )
-    if args.lora:
-        count = apply_lora(model, args.lora_rank, 2.0 * args.lora_rank, train_embeddings=bool(added))
-        if checkpoint is not None:
+    if lora_rank:
+        only = tuple(t for t in preset.lora_targets.split(",") if t)
+        count = apply_lora(model, lora_rank, 2.0 * lora_rank, train_embeddings=bool(added), only=only)
+        if checkpoint is not None and preset.lora_rank:
+            from gpt_lsp.model.adapter import load_factors
+
+            load_factors(model, checkpoint / ADAPTER)
+        elif checkpoint is not None:
             load_adapter(model, checkpoint)
-        say(f"LoRA rank {args.lora_rank} on {count} projection layers")
+        say(f"LoRA rank {lora_rank} on {count} projection layers")
     return model, tokenizer
 
 
@@ -237,10 +199,11 @@ def finetune(args: argparse.Namespace) -> int:
     if args.resume and checkpoint is None:
         raise TrainError(f"--resume: {out} has no checkpoint; drop --resume to start a new run")
     base, config = resolve_base(args.base)
-    preset = get_preset(args.preset, finetune=True)
+    preset = get_preset(args.preset or NAMED_PRESETS.get(str(args.base), "default"), finetune=True)
+    lora_rank = args.lora_rank or preset.lora_rank or (8 if args.lora else 0)
     if checkpoint is not None:
         saved = read_trainer_state(checkpoint)
-        if saved.get("base") != str(base.resolve()) or bool(saved.get("lora")) != args.lora:
+        if saved.get("base") != str(base.resolve()) or bool(saved.get("lora")) != bool(lora_rank):
             raise TrainError(
                 f"{checkpoint} continues a different fine-tune (base {saved.get('base')}); use a new --out"
             )
@@ -256,14 +219,16 @@ def finetune(args: argparse.Namespace) -> int:
     train_texts, valid_texts = load_corpus(
         [args.data], args.languages, preset.seed, say if dist.is_main else None
     )
-    model, tokenizer = prepare_model(args, base, checkpoint)
+    train_texts = sample_texts(train_texts, preset.corpus_chars, preset.seed)
+    model, tokenizer = prepare_model(base, checkpoint, preset, lora_rank)
     eos_id = model.config.eos_token_id
     eos_id = eos_id[0] if isinstance(eos_id, list) else eos_id
     if eos_id is None:
         raise TrainError(f"{base}/config.json has no eos_token_id; the model needs a document separator")
     pad_id = model.config.pad_token_id
-    fim = fim_config(tokenizer, preset, eos_id, pad_id, base)
+    fim = fim_config(tokenizer, preset, eos_id, pad_id, base) if preset.fim_rate > 0 else None
     train_data, valid_data = prepare_data(tokenizer, train_texts, valid_texts, preset, dist, eos_id)
+    trained = trimmed(model, tokenizer, train_data, preset, eos_id) if preset.output_vocab else model
     if dist.is_main:
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         say(
@@ -272,7 +237,7 @@ def finetune(args: argparse.Namespace) -> int:
     meta = {
         "kind": "finetune",
         "base": str(base.resolve()),
-        "lora": args.lora_rank if args.lora else None,
+        "lora": lora_rank or None,
         "tokenizer_sha256": hashlib.sha256(tokenizer.to_str().encode()).hexdigest(),
     }
     job = TrainJob(
@@ -286,13 +251,26 @@ def finetune(args: argparse.Namespace) -> int:
         args.max_minutes,
         args.stop_after_steps,
         meta,
-        save_model=save_lora_model if args.lora else None,
+        save_model=(
+            (lambda _trained, directory: save_adapter_checkpoint(model, base, directory))
+            if preset.lora_rank
+            else save_lora_model
+            if lora_rank
+            else None
+        ),
     )
     out.mkdir(parents=True, exist_ok=True)
-    result = fit(model, job, resume=checkpoint)
-    status = finish(
-        job, merged_copy(model) if args.lora else model, result, not args.no_export, args.weights_hash_file
-    )
+    result = fit(trained, job, resume=checkpoint)
+    if preset.lora_rank:
+        status = finish_adapter(job, model, base, result, not args.no_export, args.weights_hash_file)
+    else:
+        status = finish(
+            job,
+            merged_copy(model) if lora_rank else model,
+            result,
+            not args.no_export,
+            args.weights_hash_file,
+        )
     if status == 0 and dist.is_main and not args.no_export:
         inherit_completion_prompt(base, out / "model")
     dist.close()
@@ -302,7 +280,10 @@ def finetune(args: argparse.Namespace) -> int:
 def inherit_completion_prompt(base_checkpoint: Path, model_dir: Path) -> None:
     """Prompt the fine-tuned model the way its base was measured to work best (`completion_prompt`
     in the base's gpt-lsp.json: the shipped model's, or a `train --out` directory's model/)."""
-    for config in (base_checkpoint.parent / "gpt-lsp.json", base_checkpoint.parent / "model" / "gpt-lsp.json"):
+    for config in (
+        base_checkpoint.parent / "gpt-lsp.json",
+        base_checkpoint.parent / "model" / "gpt-lsp.json",
+    ):
         if config.is_file():
             prompt = json.loads(config.read_text(encoding="utf-8")).get("completion_prompt", "fim")
             target = model_dir / "gpt-lsp.json"

@@ -243,8 +243,11 @@ class _Loop:
             device_ids = None if self.dist.device == "cpu" else [self.dist.device]
             self.forward = DistributedDataParallel(model, device_ids=device_ids)
         cuda = self.dist.device.startswith("cuda")
+        # bfloat16 autocast: always on CUDA; on CPUs with bf16 matmul units (AVX512-BF16, AMX) when
+        # the preset asks, where it makes a 270M model's steps about 2-3x faster.
+        device = "cuda" if cuda else "cpu" if job.preset.cpu_bf16 else None
         self.autocast = (
-            (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
+            (lambda: torch.autocast(device, dtype=torch.bfloat16)) if device else contextlib.nullcontext
         )
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.tokens_per_step = job.preset.tokens_per_step * self.dist.world_size

@@ -23,7 +23,17 @@ from . import __version__
 SERVER_MODULES = ("complete_view", "soak")
 # Toolchain subcommands live in gpt_lsp.model (the `train` extra), registered the same way; each
 # imports torch only when run.
-TOOLCHAIN_MODULES = ("corpus", "train", "finetune", "export", "evaluate", "bench", "hint_bench", "ship")
+TOOLCHAIN_MODULES = (
+    "corpus",
+    "train",
+    "finetune",
+    "export",
+    "evaluate",
+    "bench",
+    "hint_bench",
+    "ship",
+    "gemma_code",
+)
 
 
 def _protect_stdout() -> tuple[BinaryIO, BinaryIO]:
