@@ -13,7 +13,10 @@ $(BIN)/gpt-lsp: pyproject.toml
 
 setup: $(BIN)/gpt-lsp
 
+# Without MODEL: build the code-tuned Gemma once (cached; a few minutes the first time), then serve
+# the best model built, as an editor starting `gpt-lsp --stdio` would get it.
 demo: setup
+	$(if $(MODEL),,$(BIN)/gpt-lsp build gemma-code || echo "gemma-code not built; the demo serves the small built-in model" >&2)
 	$(BIN)/python -m gpt_lsp.demo $(if $(MODEL),--model $(MODEL))
 
 test: setup

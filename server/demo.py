@@ -74,7 +74,8 @@ async def run_demo(model: str | None) -> int:
     )
     ms = (time.perf_counter() - start) * 1000
     items = result.items if isinstance(result, lsp.InlineCompletionList) else (result or [])
-    print(f"--- ghost text from gpt-lsp ({ms:.0f} ms) ---")
+    served = next((s.reason for s in statuses if s.state == "ready" and s.reason.startswith("model ")), "")
+    print(f"--- ghost text from gpt-lsp ({ms:.0f} ms; {served or 'no model ready'}) ---")
     print(
         items[0].insert_text
         if items
@@ -88,7 +89,7 @@ async def run_demo(model: str | None) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", help="model directory, GGUF file or name (default: the shipped model)")
+    parser.add_argument("--model", help="model directory, GGUF file or name (default: gemma-code when built, else the shipped model)")
     args = parser.parse_args()
     try:
         # A GGUF file or a named base is imported by the server, which reports its progress.

@@ -67,12 +67,16 @@ class GptLanguageServer(LanguageServer):
             return
         self._loop.call_soon_threadsafe(self.protocol.notify, STATUS_NOTIFICATION, asdict(status))
 
-    def _tell_user(self, message: str, popup: bool) -> None:
-        """Model faults reach every editor: window/logMessage always, window/showMessage when `popup`
-        (the session asks for it once per fault). May be called on the inference thread."""
+    def _tell_user(self, message: str, popup: bool, level: str = "error") -> None:
+        """Model faults (and the one notice about a better model) reach every editor: window/logMessage
+        always, window/showMessage when `popup` (the session asks for it once per fault). May be
+        called on the inference thread."""
         if self._loop is None:
             return
-        kind = lsp.MessageType.Error if popup else lsp.MessageType.Warning
+        if level == "info":
+            kind = lsp.MessageType.Info
+        else:
+            kind = lsp.MessageType.Error if popup else lsp.MessageType.Warning
 
         def send() -> None:
             if popup:

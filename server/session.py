@@ -23,7 +23,7 @@ from .context_check import check_context_length
 from .documents import Document, DocumentStore, Position, PositionEncoding, TextChange
 from .engine import DecodeError, Engine
 from .model_dir import ModelDirError, default_model_path, load_model_dir, model_fingerprint
-from .model_select import resolve_model
+from .model_select import GEMMA_CODE, default_choice, model_label, resolve_model
 from .pipeline import Outcome, Pipeline
 from .secret_files import WorkspaceIgnores, is_secret_file
 from .settings import RemoteSettings, Settings
@@ -56,9 +56,10 @@ class Session:
         self.enabled = True
         self.status = Status("disabled", "starting")
         self._notify = notify
-        # Faults every editor must show, plugin or not: (message, popup) -> window/logMessage, and
-        # window/showMessage once per fault when popup is true. Set by the LSP layer.
-        self.tell_user: Callable[[str, bool], None] = lambda message, popup: None
+        # What every editor must show, plugin or not: (message, popup, level) -> window/logMessage,
+        # and window/showMessage once per fault (or notice) when popup is true. Set by the LSP layer.
+        self.tell_user: Callable[..., None] = lambda message, popup, level="error": None
+        self._suggested_better_model = False
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-lsp-inference")
         self._latest: dict[str, threading.Event] = {}
         self._loaded_key: tuple | None = None
@@ -82,7 +83,7 @@ class Session:
 
     def model_path(self) -> Path:
         configured = self.settings.model.path
-        return Path(configured).expanduser() if configured else (self.cli_model_path or default_model_path())
+        return Path(configured).expanduser() if configured else (self.cli_model_path or default_choice())
 
     def load_model(self) -> None:
         """Load the model on the worker thread unless this model, unchanged, was loaded or tried.
@@ -132,7 +133,21 @@ class Session:
         if self.assist.hint_threshold is None:
             log.info("model hints off: %s has no hint-bench calibration reaching 80%% precision", path)
         log.info("model %s (%s) ready; warm-up %.0f ms", engine.onnx_path, variant, warm_ms)
-        self.set_status("ready", f"model {path.name} ready")
+        if path == default_model_path() and not (self.settings.model.path or self.cli_model_path):
+            self._suggest_better_model()
+        self.set_status("ready", f"model {model_label(path)} ready")
+
+    def _suggest_better_model(self) -> None:
+        """Serving the small model because nothing better is built: say once how to get the better one."""
+        if self._suggested_better_model:
+            return
+        self._suggested_better_model = True
+        self.tell_user(
+            "gpt-lsp: serving the small built-in model. For much better completions, build the code-tuned "
+            f"Gemma once: pip install 'gpt-lsp[gemma]' && gpt-lsp build {GEMMA_CODE}",
+            True,
+            "info",
+        )
 
     def _turn_off(self, why: str) -> None:
         """No AI features until the model or its settings change; the user hears it once, in any editor."""

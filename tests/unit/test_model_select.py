@@ -66,3 +66,24 @@ def test_models_lists_the_shipped_and_cached_models(cache):
     names = dict(list_models())
     assert "default" in names and "gemma3-270m" in names
     assert "qwen2" in names["mine"] and "/models/q.gguf" in names["mine"]
+
+
+def test_no_model_named_serves_the_built_gemma_code_and_otherwise_the_small_model(tmp_path, monkeypatch):
+    """The default follows what is built for the shipped adapter; a build for another adapter is ignored."""
+    from gpt_lsp import model_select
+    from gpt_lsp.model_dir import default_model_path
+
+    monkeypatch.setenv("GPT_LSP_CACHE", str(tmp_path / "cache"))
+    assert model_select.default_choice() == default_model_path()
+    version = model_select._shipped_adapter_version()
+    assert version is not None, "the adapter ships inside the package"
+    stale = tmp_path / "cache" / "gemma-code" / "0123456789abcdef-000000000000" / "model"
+    stale.mkdir(parents=True)
+    (stale / "gpt-lsp.json").write_text("{}")
+    assert model_select.default_choice() == default_model_path()
+    built = tmp_path / "cache" / "gemma-code" / f"0123456789abcdef-{version}" / "model"
+    built.mkdir(parents=True)
+    (built / "gpt-lsp.json").write_text("{}")
+    assert model_select.default_choice() == built
+    assert model_select.resolve_model("gemma-code") == built
+    assert model_select.resolve_model("tiny") == default_model_path()
