@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from . import __version__, complete_view
+from . import __version__, complete_view, playground
 
 # Toolchain subcommands live in gpt_lsp.model (the `train` extra); each module registers itself
 # and imports torch only when run.
@@ -108,6 +108,7 @@ def build_parser(with_toolchain: bool = True) -> argparse.ArgumentParser:
     serve_parser = subparsers.add_parser("serve", help="serve LSP over stdio (same as --stdio)")
     serve_parser.set_defaults(func=serve)
     complete_view.register(subparsers)
+    playground.register(subparsers)
     for name in TOOLCHAIN_MODULES if with_toolchain else ():
         try:
             importlib.import_module(f"gpt_lsp.model.{name}").register(subparsers)
