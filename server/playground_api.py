@@ -57,7 +57,8 @@ def _number(name: str, value: Any, kind: type, low: float, high: float) -> Any:
     if kind is int and value != int(value):
         raise PlaygroundError(f"{name} must be a whole number, not {value!r}")
     if not low <= value <= high:
-        raise PlaygroundError(f"{name} must be between {low:g} and {high:g}, not {value!r}")
+        low, high = (f"{v:g}" if kind is float else str(int(v)) for v in (low, high))
+        raise PlaygroundError(f"{name} must be between {low} and {high}, not {value!r}")
     return kind(value)
 
 

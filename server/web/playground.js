@@ -85,14 +85,20 @@ function status(text) {
   $("status").textContent = text;
 }
 
-let running = null;
+let running = false;
+let again = false;  // a click while a request runs: run once more with the latest cursor and settings
+let runs = 0;  // counted on the page (data-runs) so a test can wait for the next result
 async function complete() {
-  if (running) return running;
+  if (running) {
+    again = true;
+    return;
+  }
+  running = true;
   const { line, col } = cursor();
   const request = { text: $("source").value, filename: $("filename").value, line, col };
   const results = $("results");
   status("completing…");
-  running = (async () => {
+  try {
     const columns = [];
     for (const model of models()) {
       try {
@@ -103,12 +109,14 @@ async function complete() {
     }
     results.replaceChildren(...columns);
     results.classList.toggle("compare", columns.length > 1);
+    results.dataset.runs = String(++runs);
     status(`completed at Ln ${line}, Col ${col}`);
-  })();
-  try {
-    await running;
   } finally {
-    running = null;
+    running = false;
+    if (again) {
+      again = false;
+      complete();
+    }
   }
 }
 
@@ -214,7 +222,7 @@ async function evaluate() {
   const out = $("eval-out");
   const folder = $("eval-folder").value;
   const n = Number($("eval-n").value || 50);
-  out.replaceChildren(el("p", { class: "dim" }, "evaluating…"));
+  out.replaceChildren(el("p", { class: "dim" }, "evaluating… (one model at a time)"));
   status("evaluating…");
   const reports = [];
   for (const model of models()) {
@@ -236,13 +244,17 @@ async function evaluate() {
         el("tbody", {},
           [...METRICS, ["empty", "empty"], ["latency p50 ms", "latency_p50_ms"], ["latency p95 ms", "latency_p95_ms"]].map(([label, key]) =>
             el("tr", { "data-metric": key }, el("th", {}, label),
-              reports.map((r) => el("td", { class: "num" }, Number(r.summary[key]).toFixed(1)))))))),
+              reports.map((r) => el("td", { class: "num" }, figure(r.summary[key])))))))),
     el("h4", {}, "Examples (first model)"),
     el("table", { class: "examples" },
       el("thead", {}, el("tr", {}, el("th", {}, "expected"), el("th", {}, "predicted"))),
       el("tbody", {}, reports[0].examples.map((e) => el("tr", { class: e.prediction.trim() === e.target.trim() ? "hit" : "" },
         el("td", {}, el("code", {}, e.target)), el("td", {}, el("code", {}, e.prediction)))))));
   status("evaluation done");
+}
+
+function figure(value) {
+  return Number.isInteger(value) ? String(value) : Number(value).toFixed(1);
 }
 
 // Grouped bars, one group per metric (0-100), one bar per model; drawn here, no chart library.
