@@ -57,8 +57,8 @@ def _number(name: str, value: Any, kind: type, low: float, high: float) -> Any:
     if kind is int and value != int(value):
         raise PlaygroundError(f"{name} must be a whole number, not {value!r}")
     if not low <= value <= high:
-        low, high = (f"{v:g}" if kind is float else str(int(v)) for v in (low, high))
-        raise PlaygroundError(f"{name} must be between {low} and {high}, not {value!r}")
+        lo, hi = (f"{v:g}" if kind is float else str(int(v)) for v in (low, high))
+        raise PlaygroundError(f"{name} must be between {lo} and {hi}, not {value!r}")
     return kind(value)
 
 
@@ -104,7 +104,7 @@ def parse_settings(raw: Any) -> RunSettings:
 
 def _field(body: dict, name: str, kind: type) -> Any:
     value = body.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise PlaygroundError(f"{name} is required ({kind.__name__})")
     return value
 
@@ -166,7 +166,9 @@ class Playground:
         name = PurePath(str(body.get("filename") or "untitled.py")).name or "untitled.py"
         line, col = _field(body, "line", int), _field(body, "col", int)
         settings = parse_settings(body.get("settings"))
-        doc = DocumentStore(PositionEncoding.UTF32).open(f"file:///playground/{name}", "", 1, text)
+        # Only the name matters: its extension picks the grammar, as an editor's languageId would.
+        uri = Path("/playground", name).as_uri()
+        doc = DocumentStore(PositionEncoding.UTF32).open(uri, "", 1, text)
         try:
             position = position_in(doc, line, col)
         except ValueError as err:

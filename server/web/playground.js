@@ -123,7 +123,8 @@ async function complete() {
 // --- one model's report ----------------------------------------------------------------------
 function renderReport(r) {
   const ex = r.explain;
-  const gate = r.context_kind === "empty" ? "skip" : "complete";
+  // The gate runs before the model: a context it rejects, or a cursor inside a secret.
+  const gate = r.reason.startsWith("gate: ") ? `skip — ${r.reason.slice(6)}` : "complete";
   const text = r.completions.length ? r.completions[0].text : null;
   return el("article", { class: "result" },
     el("h3", {}, r.model.path.split("/").filter(Boolean).pop() || r.model.path, " ",

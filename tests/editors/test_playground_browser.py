@@ -213,3 +213,19 @@ def test_compare_two_models_side_by_side(page, editor_model_dir: Path, tmp_path:
     run_eval(page, python_folder(tmp_path), bars=8)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "playground.png"), full_page=True)
+
+
+def test_a_position_the_gate_rejects_says_why(page) -> None:  # noqa: ANN001
+    page.focus("#source")
+    page.keyboard.press("Control+Home")
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")  # imp|ort: inside a word, with text to its right
+    next_result(page, lambda: page.keyboard.press("Control+Enter"))
+    assert page.locator("#position").inner_text() == "Ln 1, Col 4"
+    result = page.locator(".result")
+    assert (
+        result.locator(".no-completion").inner_text()
+        == "no completion: gate: mid-word with text to the right"
+    )
+    assert result.locator('[data-fact="gate"] td').inner_text() == "skip — mid-word with text to the right"
+    assert result.locator("table.tokens").count() == 0  # the model was not called
