@@ -245,7 +245,7 @@ async function evaluate() {
         el("tbody", {},
           [...METRICS, ["empty", "empty"], ["latency p50 ms", "latency_p50_ms"], ["latency p95 ms", "latency_p95_ms"]].map(([label, key]) =>
             el("tr", { "data-metric": key }, el("th", {}, label),
-              reports.map((r) => el("td", { class: "num" }, figure(r.summary[key])))))))),
+              reports.map((r) => el("td", { class: "num" }, figure(r.summary[key], key)))))))),
     el("h4", {}, "Examples (first model)"),
     el("table", { class: "examples" },
       el("thead", {}, el("tr", {}, el("th", {}, "expected"), el("th", {}, "predicted"))),
@@ -254,8 +254,8 @@ async function evaluate() {
   status("evaluation done");
 }
 
-function figure(value) {
-  return Number.isInteger(value) ? String(value) : Number(value).toFixed(1);
+function figure(value, key) {
+  return key === "empty" ? String(value) : Number(value).toFixed(1);  // a count; the rest are scores and ms
 }
 
 // Grouped bars, one group per metric (0-100), one bar per model; drawn here, no chart library.
