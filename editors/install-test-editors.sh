@@ -11,6 +11,8 @@
 #           (the `rass` LSP multiplexer) into the venv
 #   vim     apt vim + vim-ale
 #   vscode  npm ci (or npm install) in editors/vscode, then npm run compile
+#   browser apt chromium + pip playwright into the venv, for the playground's page test; Playwright
+#           drives /usr/bin/chromium, so no browser is downloaded (`playwright install` fails offline)
 #
 # apt parts need root (or sudo); they are skipped with a message otherwise. Nothing is downloaded
 # when everything is already installed.
@@ -19,7 +21,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(neovim emacs vim vscode)
+[ ${#parts[@]} -eq 0 ] && parts=(neovim emacs vim vscode browser)
 
 log() { printf '[install-test-editors] %s\n' "$*" >&2; }
 
@@ -100,7 +102,15 @@ for part in "${parts[@]}"; do
       log "vscode: npm run compile"; npm run -s compile
       cd "$root"
       ;;
-    *) log "unknown part: $part (known: neovim emacs vim vscode)"; exit 2 ;;
+    browser)
+      apt_install chromium
+      if "$py" -c 'import playwright' >/dev/null 2>&1; then
+        log "browser: playwright already installed"
+      else
+        log "browser: pip install playwright"; "$py" -m pip install -q playwright
+      fi
+      ;;
+    *) log "unknown part: $part (known: neovim emacs vim vscode browser)"; exit 2 ;;
   esac
 done
 log "done"

@@ -94,7 +94,10 @@ async def bench_server(
     model_args = ["--model", str(model_dir)] if model_dir else []
     await client.start_io(sys.executable, "-m", "gpt_lsp", "--stdio", *model_args)
     pid = client._server.pid  # type: ignore[attr-defined]
-    options = options or {"model": {"variant": variant, "threads": threads}, "generation": {"timeoutMs": 2000}}
+    options = options or {
+        "model": {"variant": variant, "threads": threads},
+        "generation": {"timeoutMs": 2000},
+    }
     await client.initialize_async(
         lsp.InitializeParams(capabilities=lsp.ClientCapabilities(), initialization_options=options)
     )
@@ -157,7 +160,10 @@ def register(subparsers: Any) -> None:
         "bench", help="latency through the real server on a replayed typing trace", description=__doc__
     )
     p.add_argument(
-        "model_dir", metavar="MODEL", nargs="?", help="model directory, GGUF file or model name (--backend local)"
+        "model_dir",
+        metavar="MODEL",
+        nargs="?",
+        help="model directory, GGUF file or model name (--backend local)",
     )
     p.add_argument(
         "--keystrokes", type=int, default=0, help="replay only this many characters (0 = the whole trace)"
@@ -223,7 +229,9 @@ def run(args: argparse.Namespace) -> int:
     if args.peers:
         _print_peers(model_dir, threads, args.context)
     variants = ["fp32", "int8"] if args.compare_variants else ["auto"]
-    results = [asyncio.run(bench_server(args.model_dir, v, args.keystrokes, threads=threads)) for v in variants]
+    results = [
+        asyncio.run(bench_server(args.model_dir, v, args.keystrokes, threads=threads)) for v in variants
+    ]
     for r in results:
         print(
             f"{r['variant']:>5}: first completion in a {LONG_FILE_LINES}-line file {r['first_completion_ms']:.0f} ms; "

@@ -20,7 +20,7 @@ from typing import BinaryIO
 from . import __version__
 
 # Server-side commands that need no toolchain (gpt_lsp.<name>); each module registers itself.
-SERVER_MODULES = ("complete_view", "soak")
+SERVER_MODULES = ("complete_view", "playground", "soak")
 # Toolchain subcommands live in gpt_lsp.model (the `train` extra), registered the same way; each
 # imports torch only when run.
 TOOLCHAIN_MODULES = (

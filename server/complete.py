@@ -15,15 +15,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from .context import analyze
 from .documents import DocumentStore, Position, PositionEncoding
 from .engine import Engine
-from .model_dir import default_model_path, load_model_dir
+from .model_dir import load_model_dir
 from .model_input import model_view
+from .model_select import default_choice, resolve_model
 from .pipeline import Pipeline
 from .settings import GenerationSettings
 
@@ -100,7 +101,7 @@ def _kept_steps(steps: list[TokenChoice], healed: str, completion: str) -> int:
 
 
 def explain(
-    engine: Any, doc: Any, ctx: Any, outcome: Any, recorder: DecodeRecorder, max_tokens: int
+    engine: Any, doc: Any, ctx: Any, outcome: Any, recorder: DecodeRecorder, budget: int, max_tokens: int
 ) -> dict:
     """What the model was shown and how it chose, as plain data (`--json` prints it as is)."""
     prompt = outcome.prompt
@@ -115,7 +116,7 @@ def explain(
     completion = outcome.suggestions[0].text if outcome.suggestions else ""
     kept = _kept_steps(recorder.steps, prompt.healed, completion)
     return {
-        "budget_tokens": engine.context_length - max_tokens,
+        "budget_tokens": budget,
         "context_length": engine.context_length,
         "max_new_tokens": max_tokens,
         "prompt_format": "fim"
@@ -153,31 +154,43 @@ def explain(
     }
 
 
-def complete_file(path: Path, line: int, col: int | None, model: str | None, want_explain: bool) -> dict:
-    """Load the model, complete at (line, col) of `path` and return the report as plain data."""
-    text = _read(path)
-    doc = DocumentStore(PositionEncoding.UTF32).open(path.resolve().as_uri(), "", 1, text)
-    if line > doc.line_count:
-        raise ValueError(f"{path}: has {doc.line_count} lines, not {line}")
-    character = len(doc.line_text(line - 1)) if col is None else col - 1
-    position = Position(line - 1, character)
-    model_path = Path(model) if model else default_model_path()
-    load_start = time.perf_counter()
-    engine = Engine(load_model_dir(model_path))
+def position_in(doc: Any, line: int, col: int | None) -> Position:
+    """1-based LINE and COL (characters; None = end of line) as a Position, or a ValueError saying
+    why it lies outside the document."""
+    if not 1 <= line <= doc.line_count:
+        raise ValueError(f"line {line} is outside the file (it has {doc.line_count} lines)")
+    length = len(doc.line_text(line - 1))
+    if col is None:
+        return Position(line - 1, length)
+    if not 1 <= col <= length + 1:
+        raise ValueError(f"column {col} is outside line {line} (it has {length} characters)")
+    return Position(line - 1, col - 1)
+
+
+def load_engine(model: str | Path | None, variant: str = "auto") -> tuple[Engine, Path, float]:
+    """Load and warm up a model (a directory, GGUF file or name; None = the server's default); also
+    return its directory and the ms it took."""
+    model_path = resolve_model(model) if model else default_choice()
+    start = time.perf_counter()
+    engine = Engine(load_model_dir(model_path), variant)
     engine.warm_up()  # the server warms up at load too; latency below is a warm request's
-    load_ms = (time.perf_counter() - load_start) * 1000
-    pipeline = Pipeline(engine, GenerationSettings())
+    return engine, model_path, (time.perf_counter() - start) * 1000
+
+
+def complete_document(doc: Any, position: Position, pipeline: Pipeline, want_explain: bool) -> dict:
+    """Complete at `position` with `pipeline` and report it as plain data: what the editor would get
+    and, with `want_explain`, how (the prompt, the cuts, every token's odds). Local models only: the
+    report names the ONNX file and reads the decoder's odds."""
+    engine = cast(Engine, pipeline.engine)
     recorder = DecodeRecorder(engine)
     start = time.perf_counter()
     outcome = pipeline.complete(doc, position, observe=recorder if want_explain else None)
     latency_ms = (time.perf_counter() - start) * 1000
     ctx = analyze(doc, position)  # the pipeline's own gate, re-run (cheap, deterministic) to report it
     report: dict[str, Any] = {
-        "file": str(path),
-        "line": line,
-        "col": character + 1,
+        "line": position.line + 1,
+        "col": position.character + 1,
         "language": doc.spec.name if doc.spec else None,
-        "model": str(model_path),
         "onnx": engine.onnx_path.name,
         "context_kind": ctx.kind.value,
         "context_reason": ctx.reason,
@@ -185,7 +198,6 @@ def complete_file(path: Path, line: int, col: int | None, model: str | None, wan
         "stop_reason": outcome.stop_reason,
         "latency_ms": round(latency_ms, 1),
         "timings_ms": outcome.timings,
-        "model_load_ms": round(load_ms, 1),
         "completions": [
             {
                 "text": s.text,
@@ -196,9 +208,23 @@ def complete_file(path: Path, line: int, col: int | None, model: str | None, wan
         ],
     }
     if want_explain and outcome.prompt is not None:
-        limits = pipeline._limits(ctx)  # the same token cap the pipeline decoded with (one source of truth)
-        report["explain"] = explain(engine, doc, ctx, outcome, recorder, limits.max_tokens)
+        limits = pipeline._limits(ctx)  # the same caps the pipeline decoded with (one source of truth)
+        budget = pipeline.prompt_budget(limits)
+        report["explain"] = explain(engine, doc, ctx, outcome, recorder, budget, limits.max_tokens)
     return report
+
+
+def complete_file(path: Path, line: int, col: int | None, model: str | None, want_explain: bool) -> dict:
+    """Load the model, complete at (line, col) of `path` and return the report as plain data."""
+    text = _read(path)
+    doc = DocumentStore(PositionEncoding.UTF32).open(path.resolve().as_uri(), "", 1, text)
+    try:
+        position = position_in(doc, line, col)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    engine, model_path, load_ms = load_engine(model)
+    report = complete_document(doc, position, Pipeline(engine, GenerationSettings()), want_explain)
+    return {"file": str(path), "model": str(model_path), "model_load_ms": round(load_ms, 1), **report}
 
 
 def _read(path: Path) -> str:

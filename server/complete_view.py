@@ -19,7 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "characters; FILE:LINE completes at the end of the line). Exit status 1 when there is no completion.",
     )
     parser.add_argument("target", metavar="FILE:LINE:COL")
-    parser.add_argument("--model", metavar="DIR", help="model directory (default: the shipped model)")
+    parser.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="model directory, GGUF file or name (default: what the server serves)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--explain",

@@ -89,7 +89,10 @@ async def run_demo(model: str | None) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", help="model directory, GGUF file or name (default: gemma-code when built, else the shipped model)")
+    parser.add_argument(
+        "--model",
+        help="model directory, GGUF file or name (default: gemma-code when built, else the shipped model)",
+    )
     args = parser.parse_args()
     try:
         # A GGUF file or a named base is imported by the server, which reports its progress.

@@ -158,7 +158,9 @@ class _ChunkFeed:
         self._buffer = bytearray(_READ_CHUNK)
         self._views: dict[int, memoryview] = {}
 
-    def reader(self, source: bytes) -> tuple[Callable[[int, tree_sitter.Point], bytes | memoryview], Callable[[], None]]:
+    def reader(
+        self, source: bytes
+    ) -> tuple[Callable[[int, tree_sitter.Point], bytes | memoryview], Callable[[], None]]:
         """A read callback over `source`, and a function that ends its use of the shared buffer."""
         live = True
 

@@ -354,7 +354,10 @@ class Engine:
         texts, ids, by_text = self._healing_index()
         lo = bisect.bisect_left(texts, pending)
         hi = bisect.bisect_left(texts, pending + "\U0010ffff", lo)
-        allowed = [*ids[lo:hi].tolist(), *(i for k in range(1, len(pending)) for i in by_text.get(pending[:k], ()))]
+        allowed = [
+            *ids[lo:hi].tolist(),
+            *(i for k in range(1, len(pending)) for i in by_text.get(pending[:k], ())),
+        ]
         masked = np.full_like(scores, -np.inf)
         masked[allowed] = scores[allowed]
         return masked

@@ -84,6 +84,8 @@ class Pipeline:
         token_healing: bool = True,
         prompt: str | None = None,
         fallback: Pipeline | None = None,
+        top_p: float = 0.95,
+        prompt_budget: int | None = None,
     ) -> None:
         self.engine = engine
         self.fallback = fallback  # serves while a remote backend is unavailable (remote.fallbackToLocal)
@@ -94,6 +96,9 @@ class Pipeline:
         # "fim" or "prefix"; the model directory's choice unless an evaluation overrides it.
         prompt = prompt or engine.completion_prompt
         self.fim = engine.fim if prompt == "fim" else None
+        # Nucleus mass when sampling, and a cap on prompt tokens: the playground varies both.
+        self.top_p = top_p
+        self.max_prompt_tokens = prompt_budget
         self.cache = GenerationCache()
         self.typing = TypingThrough()
         self._parsers: dict[int, tree_sitter.Parser] = {}
@@ -135,9 +140,15 @@ class Pipeline:
         suffix = view.slice(ctx.offset, ctx.offset + len(ctx.suffix)) if self.fim else ""
         extra = view.redact(ctx.extra) if ctx.extra else ""
         bos = self.engine.bos_id
-        budget = self.engine.context_length - limits.max_tokens - (bos is not None)
         prompt = build_fim_prompt(
-            self.engine, self.fim, prefix, suffix, budget, extra, self.token_healing, step=PROMPT_STEP
+            self.engine,
+            self.fim,
+            prefix,
+            suffix,
+            self.prompt_budget(limits),
+            extra,
+            self.token_healing,
+            step=PROMPT_STEP,
         )
         if bos is not None:  # models trained with <bos> at position 0 (Gemma, Llama) need it there
             prompt = replace(prompt, ids=[bos, *prompt.ids])
@@ -199,7 +210,14 @@ class Pipeline:
         g = self.generation
         max_tokens = g.max_tokens_line if ctx.kind is CompletionKind.LINE else g.max_tokens_block
         max_tokens = min(max_tokens, self.engine.context_length // 2)
-        return DecodeLimits(max_tokens=max_tokens, timeout_ms=g.timeout_ms, temperature=g.temperature)
+        return DecodeLimits(
+            max_tokens=max_tokens, timeout_ms=g.timeout_ms, temperature=g.temperature, top_p=self.top_p
+        )
+
+    def prompt_budget(self, limits: DecodeLimits) -> int:
+        """Prompt tokens: what the context window leaves after the completion's cap, or fewer if asked."""
+        room = self.engine.context_length - limits.max_tokens - (self.engine.bos_id is not None)
+        return min(room, self.max_prompt_tokens) if self.max_prompt_tokens else room
 
     def _finish(
         self,

@@ -141,5 +141,3 @@ class TextIndex:
         row = int(np.searchsorted(self._newlines, offset, side="left"))
         row_start = int(self._newlines[row - 1]) + 1 if row else 0
         return row, self.byte_offset(offset) - self.byte_offset(row_start)
-
-

@@ -60,7 +60,9 @@ class RawClient:
     """A JSON-RPC client over the server's stdio pipes; counts what it sends and what comes back."""
 
     def __init__(self, command: list[str]) -> None:
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
         self.sent = self.errors = self.popups = self.suggestions = 0
         self.largest_answered = 0
         self._next_id = 0
@@ -227,12 +229,16 @@ def run_soak(
 
     uri = "file:///soak/small.py"
     client.open(uri, python_source(2_000))
+
     # Type and delete one character, so the document stays the same size throughout.
     def keystroke(i: int) -> None:
         if i % 2 == 0:
             client.insert(uri, i + 2, 3, 4, "z")
         else:
-            change = {"range": {"start": {"line": 3, "character": 4}, "end": {"line": 3, "character": 5}}, "text": ""}
+            change = {
+                "range": {"start": {"line": 3, "character": 4}, "end": {"line": 3, "character": 5}},
+                "text": "",
+            }
             params = {"textDocument": {"uri": uri, "version": i + 2}, "contentChanges": [change]}
             client.notify("textDocument/didChange", params)
 
@@ -298,11 +304,16 @@ def _print(f: dict, notifications: int, completions: int, keystrokes: int, docum
         file=out,
     )
     for name, (p50, p95) in f["typing_ms"].items():
-        print(f"trivial request while typing ({keystrokes} keys) into {name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms", file=out)
+        print(
+            f"trivial request while typing ({keystrokes} keys) into {name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms",
+            file=out,
+        )
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("soak", help="stress the real server and print reliability figures", description=__doc__)
+    p = subparsers.add_parser(
+        "soak", help="stress the real server and print reliability figures", description=__doc__
+    )
     p.add_argument("--model", metavar="DIR", type=Path, help="model directory (default: the shipped model)")
     p.add_argument("--notifications", type=int, default=10_000, help="didChange notifications to send")
     p.add_argument("--completions", type=int, default=10_000, help="completion requests to send")
@@ -312,7 +323,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    command = [sys.executable, "-m", "gpt_lsp", "--stdio"] + (["--model", str(args.model)] if args.model else [])
+    command = [sys.executable, "-m", "gpt_lsp", "--stdio"] + (
+        ["--model", str(args.model)] if args.model else []
+    )
     figures = run_soak(command, args.notifications, args.completions, args.keystrokes, args.documents)
     healthy = figures["server_deaths"] == 0 and figures["errors"] == 0 and figures["exit_code"] == 0
     return 0 if healthy else 1

@@ -23,9 +23,7 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 # Header names are case-insensitive (RFC 7230 §3.2, which LSP's base protocol follows).
-_HEADER = re.compile(
-    rb"Content-Length:[ \t]*(\d{1,10})\r\n(?:[A-Za-z-]+:[^\r\n]*\r\n)*\r\n", re.IGNORECASE
-)
+_HEADER = re.compile(rb"Content-Length:[ \t]*(\d{1,10})\r\n(?:[A-Za-z-]+:[^\r\n]*\r\n)*\r\n", re.IGNORECASE)
 _CHUNK = 65536
 
 Reply = Callable[[Any, int, str], None]  # (request id or None, error code, message)
@@ -85,7 +83,7 @@ def screen(body: bytes, reply: Reply) -> bool:
         return False
     if not isinstance(data, dict) or data.get("jsonrpc") != "2.0":
         msg_id = _request_id(data)
-        log.warning("refused a message without \"jsonrpc\": \"2.0\" (id %r)", msg_id)
+        log.warning('refused a message without "jsonrpc": "2.0" (id %r)', msg_id)
         if msg_id is not None or not isinstance(data, dict) or "method" not in data:
             reply(msg_id, INVALID_REQUEST, 'a request needs "jsonrpc": "2.0"')
         return False

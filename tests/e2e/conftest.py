@@ -58,7 +58,9 @@ async def start_client(
     if encodings is not None:
         capabilities.general = lsp.GeneralClientCapabilities(position_encodings=encodings)
     client.init_result = await client.initialize_session(  # type: ignore[attr-defined]
-        lsp.InitializeParams(capabilities=capabilities, initialization_options=options or {"logLevel": "verbose"})
+        lsp.InitializeParams(
+            capabilities=capabilities, initialization_options=options or {"logLevel": "verbose"}
+        )
     )
     return client
 
@@ -80,7 +82,11 @@ async def client(request, model_path):
     await c.stop()
 
 
-def open_doc(client: LanguageClient, uri: str, text: str, language_id: str = "python", version: int = 1) -> None:
+def open_doc(
+    client: LanguageClient, uri: str, text: str, language_id: str = "python", version: int = 1
+) -> None:
     client.text_document_did_open(
-        lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri=uri, language_id=language_id, version=version, text=text))
+        lsp.DidOpenTextDocumentParams(
+            lsp.TextDocumentItem(uri=uri, language_id=language_id, version=version, text=text)
+        )
     )

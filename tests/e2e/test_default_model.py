@@ -22,7 +22,9 @@ async def test_the_small_model_serves_by_default_with_one_notice_about_the_bette
         assert "gpt-lsp build gemma-code" in notices[0]
         assert [m.type for m in client.messages if "gemma-code" in m.message] == [lsp.MessageType.Info]
         # A settings change that reloads nothing does not repeat it.
-        client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings={"logLevel": "info"}))
+        client.workspace_did_change_configuration(
+            lsp.DidChangeConfigurationParams(settings={"logLevel": "info"})
+        )
         await asyncio.sleep(0.5)
         assert len([m for m in client.messages if "gemma-code" in m.message]) == 1
     finally:

@@ -33,7 +33,11 @@ async def test_ghost_text_is_the_models_answer_at_the_cursor(fixed_model):
         result = await client.text_document_inline_completion_async(inline(uri, 1, 8))
         [item] = result.items
         assert item.insert_text == WORD
-        assert (item.range.start.line, item.range.start.character) == (1, 8) == (item.range.end.line, item.range.end.character)
+        assert (
+            (item.range.start.line, item.range.start.character)
+            == (1, 8)
+            == (item.range.end.line, item.range.end.character)
+        )
 
         listed = await client.text_document_completion_async(
             lsp.CompletionParams(lsp.TextDocumentIdentifier(uri), lsp.Position(1, 8))
@@ -45,7 +49,11 @@ async def test_ghost_text_is_the_models_answer_at_the_cursor(fixed_model):
         client.text_document_did_change(
             lsp.DidChangeTextDocumentParams(
                 lsp.VersionedTextDocumentIdentifier(version=2, uri=uri),
-                [lsp.TextDocumentContentChangePartial(lsp.Range(lsp.Position(1, 8), lsp.Position(1, 8)), WORD[:2])],
+                [
+                    lsp.TextDocumentContentChangePartial(
+                        lsp.Range(lsp.Position(1, 8), lsp.Position(1, 8)), WORD[:2]
+                    )
+                ],
             )
         )
         result = await client.text_document_inline_completion_async(inline(uri, 1, 10))

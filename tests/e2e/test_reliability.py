@@ -18,7 +18,11 @@ from .conftest import server_command
 
 
 def frame(message: dict | str | bytes) -> bytes:
-    body = message if isinstance(message, bytes) else (message if isinstance(message, str) else json.dumps(message)).encode()
+    body = (
+        message
+        if isinstance(message, bytes)
+        else (message if isinstance(message, str) else json.dumps(message)).encode()
+    )
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
@@ -37,7 +41,12 @@ def parse_frames(data: bytes) -> list[dict]:
 
 
 def initialize(msg_id: int = 1, pid: int | None = None) -> dict:
-    return {"jsonrpc": "2.0", "id": msg_id, "method": "initialize", "params": {"processId": pid, "capabilities": {}}}
+    return {
+        "jsonrpc": "2.0",
+        "id": msg_id,
+        "method": "initialize",
+        "params": {"processId": pid, "capabilities": {}},
+    }
 
 
 def run_session(model, payload: bytes, timeout: float = 30.0) -> tuple[int, list[dict], bytes]:
@@ -51,7 +60,9 @@ INITIALIZED = {"jsonrpc": "2.0", "method": "initialized", "params": {}}
 
 
 def test_exit_after_shutdown_is_zero_and_without_is_one(model_path):
-    code, messages, _ = run_session(model_path, frame(initialize()) + frame(INITIALIZED) + frame(SHUTDOWN) + frame(EXIT))
+    code, messages, _ = run_session(
+        model_path, frame(initialize()) + frame(INITIALIZED) + frame(SHUTDOWN) + frame(EXIT)
+    )
     assert code == 0
     assert any(m.get("id") == 99 and m.get("result") is None and "error" not in m for m in messages)
     code, _, _ = run_session(model_path, frame(initialize()) + frame(EXIT))
@@ -71,14 +82,25 @@ def test_unknown_method_and_bad_params_get_errors_not_a_crash(model_path):
         + frame(INITIALIZED)
         + frame({"jsonrpc": "2.0", "id": 2, "method": "gpt-lsp/noSuchMethod", "params": {}})
         + frame({"jsonrpc": "2.0", "method": "$/noSuchNotification", "params": {}})
-        + frame({"jsonrpc": "2.0", "id": 3, "method": "textDocument/inlineCompletion", "params": {"textDocument": 5}})
+        + frame(
+            {
+                "jsonrpc": "2.0",
+                "id": 3,
+                "method": "textDocument/inlineCompletion",
+                "params": {"textDocument": 5},
+            }
+        )
         + frame({"jsonrpc": "2.0", "id": 4, "method": "gpt-lsp/noSuchMethod"})
         + frame(
             {
                 "jsonrpc": "2.0",
                 "id": 12,
                 "method": "textDocument/inlineCompletion",
-                "params": {"textDocument": {"uri": "file:///x.py"}, "position": {"line": 0, "character": 0}, "context": {}},
+                "params": {
+                    "textDocument": {"uri": "file:///x.py"},
+                    "position": {"line": 0, "character": 0},
+                    "context": {},
+                },
             }
         )
         + frame(SHUTDOWN)
@@ -114,7 +136,9 @@ def test_random_bytes_then_a_valid_session(model_path):
     rng = random.Random(1234)
     for _ in range(5):
         noise = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
-        code, messages, _ = run_session(model_path, noise + b"\r\n\r\n" + frame(initialize(msg_id=5)) + frame(SHUTDOWN) + frame(EXIT))
+        code, messages, _ = run_session(
+            model_path, noise + b"\r\n\r\n" + frame(initialize(msg_id=5)) + frame(SHUTDOWN) + frame(EXIT)
+        )
         assert any(m.get("id") == 99 for m in messages)
 
 
@@ -134,7 +158,10 @@ def test_stdout_carries_only_json_rpc_even_when_libraries_print(model_path, tmp_
     )
     payload = frame(initialize()) + frame(INITIALIZED) + frame(SHUTDOWN) + frame(EXIT)
     proc = subprocess.run(
-        [sys.executable, str(script), "--stdio", "--model", str(model_path)], input=payload, capture_output=True, timeout=30
+        [sys.executable, str(script), "--stdio", "--model", str(model_path)],
+        input=payload,
+        capture_output=True,
+        timeout=30,
     )
     messages = parse_frames(proc.stdout)  # asserts every byte is framed
     assert any(m.get("id") == 1 for m in messages)
@@ -143,7 +170,9 @@ def test_stdout_carries_only_json_rpc_even_when_libraries_print(model_path, tmp_
 
 def test_server_exits_when_its_parent_dies(model_path):
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
-    server = subprocess.Popen(server_command(model_path), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        server_command(model_path), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
     server.stdin.write(frame(initialize(pid=parent.pid)))
     server.stdin.flush()
     parent.wait()
@@ -160,9 +189,13 @@ def test_corrupt_model_file_keeps_initialize_working(model_path, tmp_path):
     broken.mkdir()
     for name in os.listdir(model_path):
         (broken / name).write_bytes((model_path / name).read_bytes())
-    (broken / "model.int8.onnx").write_bytes(b"version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n")
+    (broken / "model.int8.onnx").write_bytes(
+        b"version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n"
+    )
     payload = frame(initialize()) + frame(INITIALIZED)
-    proc = subprocess.Popen(server_command(broken), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        server_command(broken), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         out, _ = proc.communicate(payload + frame(SHUTDOWN) + frame(EXIT), timeout=30)
     finally:
@@ -172,9 +205,16 @@ def test_corrupt_model_file_keeps_initialize_working(model_path, tmp_path):
 
 
 def test_requests_before_initialize_and_after_shutdown_are_refused(model_path):
-    status = {"jsonrpc": "2.0", "id": 5, "method": "workspace/executeCommand", "params": {"command": "gpt-lsp.status"}}
+    status = {
+        "jsonrpc": "2.0",
+        "id": 5,
+        "method": "workspace/executeCommand",
+        "params": {"command": "gpt-lsp.status"},
+    }
     late = dict(status, id=6)
-    payload = frame(status) + frame(initialize()) + frame(INITIALIZED) + frame(SHUTDOWN) + frame(late) + frame(EXIT)
+    payload = (
+        frame(status) + frame(initialize()) + frame(INITIALIZED) + frame(SHUTDOWN) + frame(late) + frame(EXIT)
+    )
     code, messages, _ = run_session(model_path, payload)
     by_id = {m.get("id"): m for m in messages if "id" in m}
     assert by_id[5]["error"]["code"] == -32002
@@ -188,8 +228,20 @@ def test_fuzzed_stream_with_oversized_messages_answers_every_request_once(model_
     big_text = "x = 1\n" * 500_000  # a 3 MB document
     status = {"jsonrpc": "2.0", "method": "workspace/executeCommand", "params": {"command": "gpt-lsp.status"}}
     hostile = [
-        lambda: frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {
-            "uri": f"file:///f{rng.randrange(3)}.py", "languageId": "python", "version": 1, "text": big_text}}}),
+        lambda: frame(
+            {
+                "jsonrpc": "2.0",
+                "method": "textDocument/didOpen",
+                "params": {
+                    "textDocument": {
+                        "uri": f"file:///f{rng.randrange(3)}.py",
+                        "languageId": "python",
+                        "version": 1,
+                        "text": big_text,
+                    }
+                },
+            }
+        ),
         lambda: b"Content-Length: 200000000\r\n\r\n",  # claims more than the server accepts
         lambda: b"Content-Length: 9999999999\r\n\r\n{}",
         lambda: frame(b'{"jsonrpc": "2.0", "method": "\xff\xfe"}'),

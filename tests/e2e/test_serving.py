@@ -81,7 +81,9 @@ async def test_gate_refuses_inside_a_comment_and_says_why(client):
 
 
 async def test_unknown_document_and_out_of_range_positions_do_not_fail(client):
-    result = await client.text_document_inline_completion_async(inline_params("file:///never/opened.py", 0, 0))
+    result = await client.text_document_inline_completion_async(
+        inline_params("file:///never/opened.py", 0, 0)
+    )
     assert not result or not result.items
     uri = "file:///work/range.py"
     open_doc(client, uri, SOURCE)
@@ -111,7 +113,9 @@ async def test_cancel_request_stops_the_decode_and_the_server_goes_on(client):
     open_doc(client, uri, SOURCE)
     msg_id = "cancel-me"
     task = asyncio.ensure_future(
-        client.protocol.send_request_async(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 6, 11), msg_id=msg_id)
+        client.protocol.send_request_async(
+            lsp.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params(uri, 6, 11), msg_id=msg_id
+        )
     )
     await asyncio.sleep(0)  # let the request go out before its cancellation
     client.protocol.notify(lsp.CANCEL_REQUEST, lsp.CancelParams(id=msg_id))
@@ -140,7 +144,10 @@ async def test_invalid_settings_fall_back_to_defaults_with_one_message(model_pat
     try:
         await asyncio.sleep(0.5)
         messages = [m.message for m in c.messages]
-        assert any("invalid settings" in m and "maxTokensLine" in m.replace("max_tokens_line", "maxTokensLine") for m in messages)
+        assert any(
+            "invalid settings" in m and "maxTokensLine" in m.replace("max_tokens_line", "maxTokensLine")
+            for m in messages
+        )
     finally:
         await c.shutdown_session()
         await c.stop()

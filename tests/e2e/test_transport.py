@@ -27,7 +27,9 @@ def did_change(uri: str, version: int, change: dict) -> dict:
 
 
 def python_source(n_bytes: int) -> str:
-    block = "def handler_{i}(request, items):\n    total = sum(x * 2 for x in items)\n    return total + {i}\n\n"
+    block = (
+        "def handler_{i}(request, items):\n    total = sum(x * 2 for x in items)\n    return total + {i}\n\n"
+    )
     parts, size, i = [], 0, 0
     while size < n_bytes:
         parts.append(block.format(i=i))
@@ -110,7 +112,9 @@ def test_batches_missing_version_and_invalid_utf8_get_error_replies(model_path):
 def test_execute_command_with_null_arguments_is_invalid_params(model_path):
     snippet = {"command": "gpt-lsp.implementFunction", "arguments": None}
     request = {"jsonrpc": "2.0", "id": 50, "method": "workspace/executeCommand", "params": snippet}
-    code, messages, _ = run_session(model_path, start() + frame(request) + frame(status_request(51, None)) + finish())
+    code, messages, _ = run_session(
+        model_path, start() + frame(request) + frame(status_request(51, None)) + finish()
+    )
     by_id = {m.get("id"): m for m in messages if "id" in m}
     assert by_id[50]["error"]["code"] == -32602
     assert "result" in by_id[51]

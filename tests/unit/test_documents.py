@@ -381,7 +381,9 @@ def test_keystrokes_edit_the_tree_and_the_parse_waits_for_a_reader(monkeypatch: 
     parses: list[bool] = []  # whether each parse was incremental
     real = store._run_parser
     monkeypatch.setattr(
-        store, "_run_parser", lambda uri, spec, source, old: parses.append(old is not None) or real(uri, spec, source, old)
+        store,
+        "_run_parser",
+        lambda uri, spec, source, old: parses.append(old is not None) or real(uri, spec, source, old),
     )
     doc = store.open("file:///a.py", "python", 1, "def f():\n    return 1\n")
     assert doc.tree is not None and parses == [False]
