@@ -17,7 +17,7 @@ setup: $(BIN)/gpt-lsp
 # the best model built, as an editor starting `gpt-lsp --stdio` would get it.
 demo: setup
 	$(if $(MODEL),,$(BIN)/gpt-lsp build gemma-code || echo "gemma-code not built; the demo serves the small built-in model" >&2)
-	$(BIN)/python -m gpt_lsp.demo $(if $(MODEL),--model $(MODEL))
+	$(BIN)/python -m gpt_lsp.tools.demo $(if $(MODEL),--model $(MODEL))
 
 test: setup
 	$(BIN)/ruff check server model tests

@@ -215,8 +215,8 @@ def run(args: argparse.Namespace) -> int:
     if args.model_dir is None:
         print("gpt-lsp bench: error: MODEL is needed for --backend local", file=sys.stderr)
         return 2
-    from gpt_lsp.model_dir import ModelDirError, load_model_dir
-    from gpt_lsp.model_select import resolve_model
+    from gpt_lsp.inference.model_dir import ModelDirError, load_model_dir
+    from gpt_lsp.inference.model_select import resolve_model
 
     try:
         model_dir = load_model_dir(resolve_model(args.model_dir))

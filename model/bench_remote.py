@@ -26,13 +26,13 @@ from typing import Any
 import httpx
 import numpy as np
 
-from gpt_lsp.documents import DocumentStore, Position, TextChange
-from gpt_lsp.engine import DecodeLimits
+from gpt_lsp.completion.pipeline import Pipeline
+from gpt_lsp.inference.engine import DecodeLimits
+from gpt_lsp.inference.remote import RemoteEngine
 from gpt_lsp.model.bench import TRACE, bench_server
 from gpt_lsp.model.metrics import percentile
-from gpt_lsp.pipeline import Pipeline
-from gpt_lsp.remote import RemoteEngine
 from gpt_lsp.settings import GenerationSettings, RemoteSettings
+from gpt_lsp.text.documents import DocumentStore, Position, TextChange
 
 GENERATION = GenerationSettings(timeout_ms=10_000)
 # Typing pace: Dhakal et al., "Observations on Typing from 136 Million Keystrokes" (CHI 2018) report a mean

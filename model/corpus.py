@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpt_lsp.redact import redact_secrets
-from gpt_lsp.secret_files import gitignore_spec, is_ignored, is_secret_file
+from gpt_lsp.privacy.redact import redact_secrets
+from gpt_lsp.privacy.secret_files import gitignore_spec, is_ignored, is_secret_file
 
 LANGUAGES: dict[str, tuple[str, ...]] = {
     "python": (".py",),

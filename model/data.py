@@ -4,7 +4,7 @@ Documents are joined with `<|endoftext|>` and cut into `context_length` blocks (
 waste). Fill-in-the-middle is applied after packing, per document piece inside each block, as in
 Bavarian et al. 2022 (arXiv 2207.14255, section 3 and appendix C): with probability `fim_rate` a
 piece is split at two character positions chosen uniformly, re-tokenised as prefix / middle /
-suffix, and laid out by `gpt_lsp.prompt.fim_training_ids` -- the function serving uses -- in PSM
+suffix, and laid out by `gpt_lsp.completion.prompt.fim_training_ids` -- the function serving uses -- in PSM
 or SPM order. The three sentinels make a piece longer, so its suffix is trimmed to keep the block's
 length, as StarCoder's Megatron-LM does; a block that ends shorter is padded, and padding is not
 trained on.
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gpt_lsp.prompt import FimIds, fim_training_ids
+from gpt_lsp.completion.prompt import FimIds, fim_training_ids
 
 if TYPE_CHECKING:
     import torch

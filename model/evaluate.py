@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gpt_lsp.documents import DocumentStore
-from gpt_lsp.engine import Engine, repetition_start
+from gpt_lsp.completion.pipeline import Pipeline
+from gpt_lsp.inference.engine import Engine, repetition_start
+from gpt_lsp.inference.model_dir import load_model_dir
 from gpt_lsp.model import metrics
-from gpt_lsp.model_dir import load_model_dir
-from gpt_lsp.pipeline import Pipeline
 from gpt_lsp.settings import GenerationSettings
+from gpt_lsp.text.documents import DocumentStore
 
 _WORD = re.compile(r"\w")
 _SKIP_LINE = re.compile(r"^\s*(#|$|\"\"\"|'''|@)")
@@ -265,8 +265,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gpt_lsp.inference.model_dir import ModelDirError
     from gpt_lsp.model.corpus import CorpusError, load_corpus
-    from gpt_lsp.model_dir import ModelDirError
 
     try:
         train, valid = load_corpus([args.data], languages="python")

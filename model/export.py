@@ -45,7 +45,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gpt_lsp.model_dir import (
+from gpt_lsp.inference.model_dir import (
     CONFIG_NAME,
     TOKENIZER_NAME,
     VARIANT_FILES,

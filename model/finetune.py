@@ -59,7 +59,7 @@ def resolve_base(base: Path) -> tuple[Path, dict[str, Any]]:
     BASE "default" is the model shipped with gpt-lsp (its weights travel in model/default/checkpoint).
     """
     if str(base) == "default":
-        from gpt_lsp.model_dir import default_model_path
+        from gpt_lsp.inference.model_dir import default_model_path
 
         base = default_model_path()
     elif str(base) in NAMED_PRESETS:
@@ -101,7 +101,7 @@ def load_tokenizer(checkpoint: Path) -> Any:
 
 def add_fim_tokens(tokenizer: Any, model: Any) -> list[str]:
     """Add missing FIM sentinels as special tokens and grow the embeddings to fit; return what was added."""
-    from gpt_lsp.model_dir import FimTokens
+    from gpt_lsp.inference.model_dir import FimTokens
 
     fim = FimTokens()
     missing = [t for t in (fim.prefix, fim.suffix, fim.middle) if tokenizer.token_to_id(t) is None]

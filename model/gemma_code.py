@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gpt_lsp.model_dir import user_cache_dir
+from gpt_lsp.inference.model_dir import user_cache_dir
 
 NAME = "gemma-code"
 BASE = "gemma3-270m"

@@ -3,7 +3,7 @@
 Bugs are injected one at a time into held-out Python files — identifier typos (swap, drop,
 double or replace a letter), wrong-variable uses (another name of the same function) and
 operator swaps (`<`→`<=`, `+`→`-`, `and`→`or`, ...). For each bug the hint pipeline the server
-runs (`gpt_lsp.hints`) examines the lines around it, exactly as it would after an edit there.
+runs (`gpt_lsp.assist.hints`) examines the lines around it, exactly as it would after an edit there.
 
     precision = hints on the injected bug / all hints in the examined lines
     recall    = injected bugs that got a hint / injected bugs
@@ -57,7 +57,7 @@ def held_out_files(limit: int = 40) -> list[Path]:
 
 
 def _identifier_uses(tree, source: bytes) -> list:
-    from gpt_lsp.hints import _is_use
+    from gpt_lsp.assist.hints import _is_use
 
     out, stack = [], [tree.root_node]
     while stack:
@@ -82,7 +82,7 @@ def _typo(word: str, rng: random.Random) -> str:
 
 def inject(path: str, text: str, kind: str, rng: random.Random, parser) -> Bug | None:
     """One bug of `kind` at a random place of `text`, or None when the file has no such place."""
-    from gpt_lsp.hints import _SWAPS, vocabulary
+    from gpt_lsp.assist.hints import _SWAPS, vocabulary
 
     source = text.encode("utf-8")
     if len(source) != len(text):
@@ -138,8 +138,8 @@ def _bug(path: str, text: str, kind: str, start: int, end: int, new: str) -> Bug
 
 def evaluate(engine, bugs: list[Bug], thresholds: tuple[float, ...]) -> dict[str, Any]:
     """Per kind and threshold: true positives, false positives, bugs; plus timing."""
-    from gpt_lsp.documents import DocumentStore
-    from gpt_lsp.hints import candidate_sites, score_sites, select_hints
+    from gpt_lsp.assist.hints import candidate_sites, score_sites, select_hints
+    from gpt_lsp.text.documents import DocumentStore
 
     store = DocumentStore()
     table = {k: {t: {"tp": 0, "fp": 0, "fixed": 0, "bugs": 0} for t in thresholds} for k in KINDS}
@@ -173,7 +173,7 @@ def evaluate(engine, bugs: list[Bug], thresholds: tuple[float, ...]) -> dict[str
 
 def summarize(table: dict, thresholds: tuple[float, ...]) -> tuple[list[dict], float | None]:
     """Rows of precision/recall per kind and overall; the chosen default threshold (or None)."""
-    from gpt_lsp.hints import MIN_PRECISION
+    from gpt_lsp.assist.hints import MIN_PRECISION
 
     rows, chosen = [], None
     for t in thresholds:
@@ -237,10 +237,10 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import tree_sitter
 
-    from gpt_lsp.engine import Engine
-    from gpt_lsp.hints import CALIBRATION_NAME
-    from gpt_lsp.languages import language_for
-    from gpt_lsp.model_dir import ModelDirError, default_model_path, load_model_dir
+    from gpt_lsp.assist.hints import CALIBRATION_NAME
+    from gpt_lsp.inference.engine import Engine
+    from gpt_lsp.inference.model_dir import ModelDirError, default_model_path, load_model_dir
+    from gpt_lsp.text.languages import language_for
 
     path = Path(getattr(args, "bench_model", None) or getattr(args, "model", None) or default_model_path())
     try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gpt_lsp.model_dir import ModelDir
+from gpt_lsp.inference.model_dir import ModelDir
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def bench_engine(
 ) -> Figures:
     import numpy as np
 
-    from gpt_lsp.engine import Engine
+    from gpt_lsp.inference.engine import Engine
 
     engine = Engine(model_dir, variant, threads=threads)
     engine.warm_up()

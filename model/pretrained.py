@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gpt_lsp.model_dir import user_cache_dir
-from gpt_lsp.model_select import is_gguf
+from gpt_lsp.inference.model_dir import user_cache_dir
+from gpt_lsp.inference.model_select import is_gguf
 
 
 class PretrainedError(Exception):

@@ -1,4 +1,4 @@
-"""Regenerate `server/secret_rules.json`, the secret formats redaction knows, from gitleaks's rules.
+"""Regenerate `server/privacy/secret_rules.json`, the secret formats redaction knows, from gitleaks's rules.
 
 gitleaks (https://github.com/gitleaks/gitleaks, MIT License, Copyright (c) 2019 Zachary Rice)
 maintains one regex per provider token format in `config/gitleaks.toml`, each with the literal
@@ -20,7 +20,7 @@ import sys
 import warnings
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent.parent / "server" / "secret_rules.json"
+OUT = Path(__file__).resolve().parent.parent / "server" / "privacy" / "secret_rules.json"
 # Rules that would redact ordinary code (measured with --false-positives on the standard library).
 EXCLUDED = {
     "generic-api-key": "any `key = <10+ characters>` with entropy 3.5: hundreds of hits on the standard library;"
@@ -149,7 +149,7 @@ def false_positives(root: Path, show: int = 40) -> int:
     import time
     from collections import Counter
 
-    from gpt_lsp.redact import find_secrets
+    from gpt_lsp.privacy.redact import find_secrets
 
     files = lines = changed = 0
     kinds: Counter[str] = Counter()

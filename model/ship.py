@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gpt_lsp.model_dir import CONFIG_NAME, TOKENIZER_NAME, VARIANT_FILES, load_model_dir
+from gpt_lsp.inference.model_dir import CONFIG_NAME, TOKENIZER_NAME, VARIANT_FILES, load_model_dir
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
 MAX_BYTES = 30 * 1024 * 1024

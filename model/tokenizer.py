@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gpt_lsp.model_dir import FimTokens
-from gpt_lsp.prompt import FimIds
+from gpt_lsp.completion.prompt import FimIds
+from gpt_lsp.inference.model_dir import FimTokens
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

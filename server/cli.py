@@ -79,7 +79,7 @@ def _report_unusable_model(model: str | None) -> None:
     another model, and syntax diagnostics and quick fixes need none."""
     if not model:
         return
-    from .model_dir import ModelDirError, load_model_dir
+    from .inference.model_dir import ModelDirError, load_model_dir
 
     try:
         load_model_dir(model)
@@ -91,11 +91,11 @@ def serve(args: argparse.Namespace) -> int:
     stdin, stdout = _protect_stdout()
     _setup_logging(args.log_file, args.verbose)
     _report_unusable_model(args.model)
-    from .lsp import create_server
+    from .lsp.server import create_server
 
     ls = create_server(Path(args.model) if args.model else None)
     _watch_parent(lambda: ls.process_id)
-    from .transport import SharedWire, framed_stdin
+    from .lsp.transport import SharedWire, framed_stdin
 
     wire = SharedWire(stdout)
     ls.start_io(framed_stdin(stdin, wire.reply_error), wire)  # type: ignore[arg-type]  # pygls only writes and flushes  # returns on `exit` or when stdin reaches EOF
@@ -106,8 +106,8 @@ def serve(args: argparse.Namespace) -> int:
 
 def list_models(args: argparse.Namespace) -> int:
     """`gpt-lsp models`: the shipped model, models in the cache and installable named bases."""
-    from .model_select import list_models as found
-    from .model_select import models_root
+    from .inference.model_select import list_models as found
+    from .inference.model_select import models_root
 
     for name, what in found():
         sys.stdout.write(f"{name:<28} {what}\n")
@@ -137,7 +137,7 @@ def build_parser(with_toolchain: bool = True) -> argparse.ArgumentParser:
     models_parser = subparsers.add_parser("models", help="list the models --model accepts on this machine")
     models_parser.set_defaults(func=list_models)
     for name in SERVER_MODULES if with_toolchain else ():
-        importlib.import_module(f"gpt_lsp.{name}").register(subparsers)
+        importlib.import_module(f"gpt_lsp.tools.{name}").register(subparsers)
     for name in TOOLCHAIN_MODULES if with_toolchain else ():
         try:
             importlib.import_module(f"gpt_lsp.model.{name}").register(subparsers)

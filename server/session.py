@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from . import hints as hint_rules
-from .assist import Assist
-from .context_check import check_context_length
-from .documents import Document, DocumentStore, Position, PositionEncoding, TextChange
-from .engine import DecodeError, Engine
-from .model_dir import ModelDirError, default_model_path, load_model_dir, model_fingerprint
-from .model_select import GEMMA_CODE, default_choice, model_label, resolve_model
-from .pipeline import Outcome, Pipeline
-from .secret_files import WorkspaceIgnores, is_secret_file
+from .assist import hints as hint_rules
+from .assist.scheduler import Assist
+from .completion.pipeline import Outcome, Pipeline
+from .inference.context_check import check_context_length
+from .inference.engine import DecodeError, Engine
+from .inference.model_dir import ModelDirError, default_model_path, load_model_dir, model_fingerprint
+from .inference.model_select import GEMMA_CODE, default_choice, model_label, resolve_model
+from .privacy.secret_files import WorkspaceIgnores, is_secret_file
 from .settings import RemoteSettings, Settings
+from .text.documents import Document, DocumentStore, Position, PositionEncoding, TextChange
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -175,7 +175,7 @@ class Session:
 
     def _load_remote(self, remote: RemoteSettings, path: Path, variant: str, threads: int) -> None:
         """Serve from an OpenAI-compatible server; the local model is loaded only as its fallback."""
-        from .remote import RemoteEngine  # httpx is imported only for this backend
+        from .inference.remote import RemoteEngine  # httpx is imported only for this backend
 
         old = self.pipeline.engine if self.pipeline else None
         try:

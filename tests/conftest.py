@@ -20,7 +20,7 @@ import pytest
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-    from gpt_lsp.model_dir import ModelDir
+    from gpt_lsp.inference.model_dir import ModelDir
 
 TINY_VOCAB_SIZE = 400
 TINY_CONTEXT = 128

@@ -16,7 +16,7 @@ from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
-from gpt_lsp.lsp import STATUS_NOTIFICATION
+from gpt_lsp.lsp.server import STATUS_NOTIFICATION
 
 
 def server_command(model: Path | str | None, *extra: str) -> list[str]:

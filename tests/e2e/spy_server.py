@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from gpt_lsp import engine
+from gpt_lsp.inference import engine
 from gpt_lsp.cli import main
 
 LOG = sys.argv.pop(1)

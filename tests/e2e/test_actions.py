@@ -21,7 +21,7 @@ from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import LanguageClient
 
-from gpt_lsp.languages import language_for
+from gpt_lsp.text.languages import language_for
 
 from .conftest import open_doc, start_client
 

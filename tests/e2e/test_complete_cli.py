@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gpt_lsp.demo import SAMPLE
+from gpt_lsp.tools.demo import SAMPLE
 
 
 def run_complete(*args: str, env_path: str | None = None) -> subprocess.CompletedProcess:

@@ -15,8 +15,8 @@ import pytest
 from fake_model_server import FakeModelServer, Script
 from llama_server import MODEL_ALIAS, LlamaServer, why_unavailable
 
-from gpt_lsp.engine import DecodeLimits
-from gpt_lsp.remote import RemoteEngine
+from gpt_lsp.inference.engine import DecodeLimits
+from gpt_lsp.inference.remote import RemoteEngine
 from gpt_lsp.settings import RemoteSettings
 
 from .conftest import open_doc, start_client

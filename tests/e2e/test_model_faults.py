@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from lsprotocol import types as lsp
 
-from gpt_lsp.model_dir import CONFIG_NAME, default_model_path
+from gpt_lsp.inference.model_dir import CONFIG_NAME, default_model_path
 
 from .conftest import open_doc, server_command, start_client
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from gpt_lsp.demo import SAMPLE
-from gpt_lsp.playground_api import Playground
-from gpt_lsp.playground_http import PlaygroundServer
+from gpt_lsp.tools.demo import SAMPLE
+from gpt_lsp.tools.playground_api import Playground
+from gpt_lsp.tools.playground_http import PlaygroundServer
 
 DEMO = {"text": SAMPLE, "filename": "files.py", "line": 14, "col": 13}  # `make demo`'s cursor
 
@@ -209,5 +209,5 @@ def test_command_prints_a_tokened_loopback_url() -> None:
 
 
 def test_playground_imports_no_torch() -> None:
-    code = "import sys, gpt_lsp.cli, gpt_lsp.playground_http; sys.exit('torch' in sys.modules)"
+    code = "import sys, gpt_lsp.cli, gpt_lsp.tools.playground_http; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

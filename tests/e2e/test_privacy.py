@@ -19,7 +19,7 @@ from pytest_lsp import client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 from unit.test_model_input import PASSWORD, SECRET_PIECES, SOURCE
 
-from gpt_lsp.lsp import STATUS_NOTIFICATION
+from gpt_lsp.lsp.server import STATUS_NOTIFICATION
 
 from .conftest import StatusLog
 from .test_actions import EditorState, _actions, _code_action_hook, _diagnostics

@@ -95,6 +95,8 @@ def test_shutdown(emacs_run: dict) -> None:
 
 def test_flymake_diagnostics(emacs_run: dict) -> None:
     if emacs_run["diagnostics"] == 0 and not _server_publishes_diagnostics():
-        pytest.skip("the server does not publish diagnostics yet (no publishDiagnostics in gpt_lsp.lsp)")
+        pytest.skip(
+            "the server does not publish diagnostics yet (no publishDiagnostics in gpt_lsp.lsp.server)"
+        )
     assert emacs_run["diagnostics"] >= 1
     assert "gpt-lsp" in emacs_run["diagnostic_message"]

@@ -40,9 +40,9 @@ def _nvim() -> str:
 
 def _server_publishes_diagnostics() -> bool:
     import gpt_lsp
-    import gpt_lsp.lsp
+    import gpt_lsp.lsp.server
 
-    src = inspect.getsource(gpt_lsp.lsp)
+    src = inspect.getsource(gpt_lsp.lsp.server)
     return "publish_diagnostics" in src or "PUBLISH_DIAGNOSTICS" in src or "DIAGNOSTIC" in src
 
 
@@ -143,7 +143,9 @@ def test_restart(nvim_run: dict) -> None:
 def test_diagnostics(nvim_run: dict) -> None:
     diags = nvim_run["diagnostics"]
     if diags["count"] == 0 and not _server_publishes_diagnostics():
-        pytest.skip("the server does not publish diagnostics yet (no publishDiagnostics in gpt_lsp.lsp)")
+        pytest.skip(
+            "the server does not publish diagnostics yet (no publishDiagnostics in gpt_lsp.lsp.server)"
+        )
     assert diags["count"] >= 1, "no diagnostics for a file with a syntax error"
     assert diags["first"]["lnum"] == 0
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gpt_lsp.model_dir import default_model_path
+from gpt_lsp.inference.model_dir import default_model_path
 
 from .conftest import EDITORS, editor_env
 from .test_neovim import _nvim

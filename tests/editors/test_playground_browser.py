@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from gpt_lsp.demo import SAMPLE
+from gpt_lsp.tools.demo import SAMPLE
 
 from .conftest import EXPECTED_TEXT, REPO
 
@@ -47,8 +47,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    from gpt_lsp.playground_api import Playground
-    from gpt_lsp.playground_http import PlaygroundServer
+    from gpt_lsp.tools.playground_api import Playground
+    from gpt_lsp.tools.playground_http import PlaygroundServer
 
     server = PlaygroundServer(0, Playground())
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -92,5 +92,7 @@ def test_toggle_command(vim_run: dict) -> None:
 
 def test_ale_diagnostics(vim_run: dict) -> None:
     if vim_run["diagnostics"] == 0 and not _server_publishes_diagnostics():
-        pytest.skip("the server does not publish diagnostics yet (no publishDiagnostics in gpt_lsp.lsp)")
+        pytest.skip(
+            "the server does not publish diagnostics yet (no publishDiagnostics in gpt_lsp.lsp.server)"
+        )
     assert vim_run["diagnostics"] >= 1

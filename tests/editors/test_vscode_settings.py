@@ -131,7 +131,7 @@ def test_defaults_are_accepted_by_the_server(properties: dict) -> None:
 def test_languages_setting_defaults_to_languages_with_a_grammar(properties: dict) -> None:
     """`gptLsp.languages` (client-side): one boolean per language id, on by default, each one a
     language the server has a grammar for."""
-    from gpt_lsp.languages import supported_language_ids
+    from gpt_lsp.text.languages import supported_language_ids
 
     setting = properties["gptLsp.languages"]
     assert setting["type"] == "object" and setting["additionalProperties"] == {"type": "boolean"}

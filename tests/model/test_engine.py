@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpt_lsp.engine import REPETITION_PENALTY, DecodeLimits, Engine, _common_prefix, _penalize
+from gpt_lsp.inference.engine import REPETITION_PENALTY, DecodeLimits, Engine, _common_prefix, _penalize
 
 PROMPT = "def read_config(path):\n    with open(path) as f:\n        return "
 

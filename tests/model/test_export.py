@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gpt_lsp.inference.model_dir import ModelDir, ModelDirError, load_model_dir
 from gpt_lsp.model.export import (
     SUPPORTED_MODEL_TYPES,
     ExportError,
@@ -24,7 +25,6 @@ from gpt_lsp.model.export import (
     export_checkpoint,
     register,
 )
-from gpt_lsp.model_dir import ModelDir, ModelDirError, load_model_dir
 
 PROMPT = 'def greet(name):\n    """Say hello."""\n    return "hello, " + '
 # Code the tokenizer was not trained on, each window under the 128-token context.
@@ -362,8 +362,8 @@ def test_fim_spelling_of_the_tokenizer_is_recorded(tmp_path):
 
 def test_gguf_is_recognised_by_its_magic_bytes_not_its_name(tmp_path, monkeypatch):
     """An Ollama blob has no extension; a file called .gguf that is not one is an error."""
+    from gpt_lsp.inference.model_select import GGUF_MAGIC
     from gpt_lsp.model import pretrained
-    from gpt_lsp.model_select import GGUF_MAGIC
 
     blob = tmp_path / "sha256-0123abcd"
     blob.write_bytes(GGUF_MAGIC + b"\x03\x00\x00\x00rest")

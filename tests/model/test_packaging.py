@@ -40,7 +40,7 @@ def test_wheel_contains_the_default_model_and_no_torch_dependency(tmp_path):
         assert f"gpt_lsp/model/default/{name}" in names, name
     assert "gpt_lsp/model/MODEL.md" in names
     for name in ("index.html", "playground.js", "playground.css"):  # the playground page
-        assert f"gpt_lsp/web/{name}" in names, name
+        assert f"gpt_lsp/tools/web/{name}" in names, name
     runtime = [
         line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line
     ]

@@ -2,9 +2,9 @@
 
 import pytest
 
-from gpt_lsp.engine import DecodeLimits, Engine
+from gpt_lsp.inference.engine import DecodeLimits, Engine
+from gpt_lsp.inference.model_dir import load_model_dir
 from gpt_lsp.model.ship import ship
-from gpt_lsp.model_dir import load_model_dir
 
 
 def test_shipped_copy_is_int8_only_and_loads(tiny_model_dir, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gpt_lsp.completion.prompt import FimIds
 from gpt_lsp.model.tokenizer import (
     EOS_TOKEN,
     FIM_SPELLINGS,
@@ -16,7 +17,6 @@ from gpt_lsp.model.tokenizer import (
     has_fim_tokens,
     train_tokenizer,
 )
-from gpt_lsp.prompt import FimIds
 
 CORPUS = ["def add(a, b):\n    return a + b\n", "for i in range(10):\n\tprint(i)\n"] * 20
 

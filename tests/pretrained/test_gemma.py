@@ -13,10 +13,10 @@ import pytest
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
-from gpt_lsp.demo import SAMPLE
-from gpt_lsp.engine import DecodeLimits, Engine
-from gpt_lsp.model_dir import load_model_dir
-from gpt_lsp.model_select import resolve_model
+from gpt_lsp.inference.engine import DecodeLimits, Engine
+from gpt_lsp.inference.model_dir import load_model_dir
+from gpt_lsp.inference.model_select import resolve_model
+from gpt_lsp.tools.demo import SAMPLE
 
 pytestmark = pytest.mark.gemma
 

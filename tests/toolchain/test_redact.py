@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gpt_lsp.redact import ParagraphCache, find_secrets, redact_secrets
+from gpt_lsp.privacy.redact import ParagraphCache, find_secrets, redact_secrets
 
 PEM_BODY = (
     "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"

@@ -68,7 +68,7 @@ def weights(checkpoint: Path) -> dict[str, torch.Tensor]:
 
 
 def test_train_tiny_end_to_end(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from gpt_lsp.model_dir import load_model_dir
+    from gpt_lsp.inference.model_dir import load_model_dir
 
     checkpoint = trained / "checkpoint"
     state = json.loads((checkpoint / "trainer.json").read_text())
@@ -183,7 +183,7 @@ def test_finetune_adds_fim_tokens_and_exports(source_dir: Path, tmp_path: Path, 
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
-    from gpt_lsp.model_dir import load_model_dir
+    from gpt_lsp.inference.model_dir import load_model_dir
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

@@ -1,7 +1,7 @@
 """Decode cache and typing-through (server/cache.py)."""
 
-from gpt_lsp.cache import GenerationCache, TypingThrough
-from gpt_lsp.engine import Generation
+from gpt_lsp.completion.cache import GenerationCache, TypingThrough
+from gpt_lsp.inference.engine import Generation
 
 
 def test_lru_evicts_the_least_recently_used_and_skips_partial_decodes():

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpt_lsp.context import CompletionContext, CompletionKind, analyze
-from gpt_lsp.documents import Document, DocumentStore, Position, PositionEncoding
+from gpt_lsp.completion.context import CompletionContext, CompletionKind, analyze
+from gpt_lsp.text.documents import Document, DocumentStore, Position, PositionEncoding
 
 EMPTY, LINE, BLOCK = CompletionKind.EMPTY, CompletionKind.LINE, CompletionKind.BLOCK
 EXTENSIONS = {"python": "py", "javascript": "js", "go": "go", "rust": "rs", "java": "java", "c": "c"}

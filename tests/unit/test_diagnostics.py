@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import tree_sitter
 
-from gpt_lsp.diagnostics import MAX_PROBLEMS, fix_reduces_errors, region_parses, syntax_problems
-from gpt_lsp.documents import DocumentStore
+from gpt_lsp.assist.syntax import MAX_PROBLEMS, fix_reduces_errors, region_parses, syntax_problems
+from gpt_lsp.text.documents import DocumentStore
 
 
 def problems(text: str, language_id: str = "python", uri: str = "file:///t.py"):

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from gpt_lsp.documents import Document, DocumentStore, Position, PositionEncoding, TextChange, TextIndex
+from gpt_lsp.text.documents import Document, DocumentStore, Position, PositionEncoding, TextChange, TextIndex
 
 ENCODINGS = list(PositionEncoding)
 
@@ -331,7 +331,7 @@ def test_unclosed_parens_open_quickly(text: str) -> None:
 def test_slow_parse_hits_the_time_budget_once(caplog: pytest.LogCaptureFixture) -> None:
     """100k unclosed `x = (` take seconds to parse; the budget stops it and it is not retried per edit."""
     store = DocumentStore(parse_timeout_ms=100)
-    with caplog.at_level(logging.INFO, logger="gpt_lsp.documents"):
+    with caplog.at_level(logging.INFO, logger="gpt_lsp.text.documents"):
         doc, seconds = timed_open(store, "x = (" * 100_000)
         assert doc.tree is None and "longer than" in (doc.fallback_reason or "")
         assert seconds < 1.0

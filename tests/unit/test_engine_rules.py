@@ -1,6 +1,6 @@
 """Decode-loop rules that need no model (server/engine.py)."""
 
-from gpt_lsp.engine import repetition_start
+from gpt_lsp.inference.engine import repetition_start
 
 
 def test_repetition_guard_finds_a_loop_and_keeps_the_first_copy():

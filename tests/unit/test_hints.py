@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-from gpt_lsp.documents import DocumentStore
-from gpt_lsp.hints import (
+from gpt_lsp.assist.hints import (
     Calibration,
     Hint,
     Scored,
@@ -19,6 +18,7 @@ from gpt_lsp.hints import (
     select_hints,
     shift_hints,
 )
+from gpt_lsp.text.documents import DocumentStore
 
 SOURCE = """def mean(values, length):
     total = sum(values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpt_lsp.languages import LanguageSpec, language_for, supported_language_ids
+from gpt_lsp.text.languages import LanguageSpec, language_for, supported_language_ids
 
 EXPECTED = {
     "python": "python",

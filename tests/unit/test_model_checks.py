@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gpt_lsp.context_check import check_context_length
-from gpt_lsp.engine import DecodeError, Engine
-from gpt_lsp.model_dir import (
+from gpt_lsp.inference.context_check import check_context_length
+from gpt_lsp.inference.engine import DecodeError, Engine
+from gpt_lsp.inference.model_dir import (
     CONFIG_NAME,
     ModelDirError,
     default_model_path,
@@ -77,7 +77,7 @@ def test_the_fingerprint_changes_when_a_file_is_rewritten(tmp_path):
 
 def test_models_with_a_large_cache_are_probed_by_position_alone(tmp_path, monkeypatch):
     """Above FULL_CONTEXT_PROBE_BYTES the zero cache is skipped; the position table still shows."""
-    monkeypatch.setattr("gpt_lsp.context_check.FULL_CONTEXT_PROBE_BYTES", 0)
+    monkeypatch.setattr("gpt_lsp.inference.context_check.FULL_CONTEXT_PROBE_BYTES", 0)
     engine = Engine(load_model_dir(model_copy(tmp_path, context_length=1000)))
     with pytest.raises(ModelDirError, match=f"more than the model runs \\({SHIPPED_POSITIONS} positions"):
         check_context_length(engine)

@@ -13,14 +13,14 @@ import hashlib
 import pytest
 import tree_sitter
 
-from gpt_lsp.documents import DocumentStore, Position
-from gpt_lsp.engine import DecodeLimits, Engine
-from gpt_lsp.hints import find_hints
-from gpt_lsp.model_input import ModelView, model_view
-from gpt_lsp.pipeline import Pipeline
-from gpt_lsp.redact import find_secrets
+from gpt_lsp.assist.hints import find_hints
+from gpt_lsp.assist.snippets import COMMAND_KINDS, generate_snippet, plan_repair, plan_snippet
+from gpt_lsp.completion.pipeline import Pipeline
+from gpt_lsp.inference.engine import DecodeLimits, Engine
+from gpt_lsp.privacy.model_input import ModelView, model_view
+from gpt_lsp.privacy.redact import find_secrets
 from gpt_lsp.settings import GenerationSettings
-from gpt_lsp.snippets import COMMAND_KINDS, generate_snippet, plan_repair, plan_snippet
+from gpt_lsp.text.documents import DocumentStore, Position
 
 AWS = "AKIA" + "Q3ZLXW7T2MNB5VRD"
 GITHUB = "ghp_" + "Zr8Lq2Wx5Nc7Vb0Mk3Jh6Gf9Ds1Ap4Ty8Ue2Io5"
@@ -119,7 +119,7 @@ LINES = {
 @pytest.mark.parametrize("where", LINES)
 def test_completion(engine, doc, where, monkeypatch):
     # Token-exact windows: block-aligned ones (for KV reuse) may start past the secret this case plants.
-    monkeypatch.setattr("gpt_lsp.pipeline.PROMPT_STEP", 1)
+    monkeypatch.setattr("gpt_lsp.completion.pipeline.PROMPT_STEP", 1)
     spy = Spy(engine)
     Pipeline(engine, GenerationSettings(), prompt="fim").complete(doc, end_of_line(doc, LINES[where]))
     spy.assert_no_secret()

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from gpt_lsp import model_select
-from gpt_lsp.model_dir import ModelDirError, default_model_path
-from gpt_lsp.model_select import GGUF_MAGIC, list_models, resolve_model
+from gpt_lsp.inference import model_select
+from gpt_lsp.inference.model_dir import ModelDirError, default_model_path
+from gpt_lsp.inference.model_select import GGUF_MAGIC, list_models, resolve_model
 
 
 @pytest.fixture
@@ -70,8 +70,8 @@ def test_models_lists_the_shipped_and_cached_models(cache):
 
 def test_no_model_named_serves_the_built_gemma_code_and_otherwise_the_small_model(tmp_path, monkeypatch):
     """The default follows what is built for the shipped adapter; a build for another adapter is ignored."""
-    from gpt_lsp import model_select
-    from gpt_lsp.model_dir import default_model_path
+    from gpt_lsp.inference import model_select
+    from gpt_lsp.inference.model_dir import default_model_path
 
     monkeypatch.setenv("GPT_LSP_CACHE", str(tmp_path / "cache"))
     assert model_select.default_choice() == default_model_path()

@@ -12,8 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpt_lsp.model_dir import CONFIG_NAME, TOKENIZER_NAME, ModelDirError, default_model_path, load_model_dir
-from gpt_lsp.onnx_external import external_data_locations
+from gpt_lsp.inference.model_dir import (
+    CONFIG_NAME,
+    TOKENIZER_NAME,
+    ModelDirError,
+    default_model_path,
+    load_model_dir,
+)
+from gpt_lsp.inference.onnx_external import external_data_locations
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402

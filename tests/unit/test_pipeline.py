@@ -4,12 +4,12 @@ and tests/e2e; here the model's answer is fixed so each rule is pinned down exac
 
 from __future__ import annotations
 
-from gpt_lsp.context import CompletionKind
-from gpt_lsp.documents import DocumentStore, Position
-from gpt_lsp.engine import DecodeLimits, Generation
-from gpt_lsp.pipeline import Pipeline
-from gpt_lsp.prompt import FimIds
+from gpt_lsp.completion.context import CompletionKind
+from gpt_lsp.completion.pipeline import Pipeline
+from gpt_lsp.completion.prompt import FimIds
+from gpt_lsp.inference.engine import DecodeLimits, Generation
 from gpt_lsp.settings import GenerationSettings
+from gpt_lsp.text.documents import DocumentStore, Position
 
 
 class ScriptedEngine:
@@ -119,7 +119,7 @@ def test_typing_through_a_shown_suggestion_needs_no_decode():
     engine = ScriptedEngine("x * 2 + 1")
     pipeline = Pipeline(engine, GenerationSettings())
     pipeline.complete(doc, Position(1, 11))
-    from gpt_lsp.documents import TextChange
+    from gpt_lsp.text.documents import TextChange
 
     doc = store.change(doc.uri, 2, [TextChange("x *", Position(1, 11), Position(1, 11))])
     outcome = pipeline.complete(doc, Position(1, 14))

@@ -3,7 +3,14 @@
 import tree_sitter
 import tree_sitter_python
 
-from gpt_lsp.postprocess import Edit, adds_parse_errors, block_stop, count_errors, line_stop, shape_edit
+from gpt_lsp.completion.postprocess import (
+    Edit,
+    adds_parse_errors,
+    block_stop,
+    count_errors,
+    line_stop,
+    shape_edit,
+)
 
 
 def test_line_stop_cuts_at_the_first_newline_after_content():

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpt_lsp.prompt import FimIds, build_fim_prompt, fim_training_ids
+from gpt_lsp.completion.prompt import FimIds, build_fim_prompt, fim_training_ids
 
 FIM = FimIds(prefix=-1, suffix=-2, middle=-3)
 

@@ -16,12 +16,12 @@ import time
 import pytest
 from fake_model_server import FakeModelServer, Script
 
-from gpt_lsp.backend import SPECIAL_BASE, BudgetTokenizer
-from gpt_lsp.engine import DecodeLimits
-from gpt_lsp.model_dir import ModelDirError
-from gpt_lsp.postprocess import line_stop
-from gpt_lsp.remote import RemoteEngine, check_base_url
-from gpt_lsp.remote_health import Fault, RemoteHealth
+from gpt_lsp.completion.postprocess import line_stop
+from gpt_lsp.inference.backend import SPECIAL_BASE, BudgetTokenizer
+from gpt_lsp.inference.engine import DecodeLimits
+from gpt_lsp.inference.model_dir import ModelDirError
+from gpt_lsp.inference.remote import RemoteEngine, check_base_url
+from gpt_lsp.inference.remote_health import Fault, RemoteHealth
 from gpt_lsp.settings import RemoteSettings, SettingsError, parse_settings
 
 LIMITS = DecodeLimits(max_tokens=64, timeout_ms=3000)
@@ -91,7 +91,7 @@ def test_fim_is_sent_the_way_the_server_expects(fim):
             model="qwen",
         )
     )
-    from gpt_lsp.prompt import build_fim_prompt
+    from gpt_lsp.completion.prompt import build_fim_prompt
 
     prompt = build_fim_prompt(
         engine, engine.fim, "def add(a, b):\n    ret", "\n\nprint(add(1, 2))\n", 200, heal=False

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from gpt_lsp.documents import DocumentStore, Position
-from gpt_lsp.pipeline import Pipeline
-from gpt_lsp.secret_files import WorkspaceIgnores, is_secret_file
+from gpt_lsp.completion.pipeline import Pipeline
+from gpt_lsp.privacy.secret_files import WorkspaceIgnores, is_secret_file
 from gpt_lsp.settings import GenerationSettings
+from gpt_lsp.text.documents import DocumentStore, Position
 
 from .test_pipeline import ScriptedEngine
 

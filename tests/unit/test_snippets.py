@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import tree_sitter
 
-from gpt_lsp.documents import DocumentStore, Position
-from gpt_lsp.engine import DecodeLimits, Generation
-from gpt_lsp.prompt import FimIds
-from gpt_lsp.snippets import (
+from gpt_lsp.assist.snippets import (
     SnippetKind,
     available_snippets,
     generate_snippet,
@@ -16,6 +13,9 @@ from gpt_lsp.snippets import (
     plan_repair,
     plan_snippet,
 )
+from gpt_lsp.completion.prompt import FimIds
+from gpt_lsp.inference.engine import DecodeLimits, Generation
+from gpt_lsp.text.documents import DocumentStore, Position
 
 K = SnippetKind
 SOURCE = '''import os

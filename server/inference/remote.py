@@ -27,12 +27,12 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
+from ..completion.prompt import FimIds
+from ..settings import RemoteSettings
 from .backend import SPECIAL_BASE, BudgetTokenizer
 from .engine import DecodeLimits, DecodeObserver, Generation, StopRule, repetition_start
 from .model_dir import ModelDirError
-from .prompt import FimIds
 from .remote_health import Fault, RemoteHealth, parse_retry_after
-from .settings import RemoteSettings
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class _TokenizerFile:
 
 
 class RemoteEngine:
-    """The pipeline's backend for one OpenAI-compatible server (see `gpt_lsp.backend.Backend`)."""
+    """The pipeline's backend for one OpenAI-compatible server (see `gpt_lsp.inference.backend.Backend`)."""
 
     def __init__(
         self,

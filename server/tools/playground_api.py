@@ -18,13 +18,13 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePath
 from typing import Any
 
+from ..completion.pipeline import Pipeline
+from ..inference.engine import REPETITION_PENALTY, Engine
+from ..inference.model_dir import ModelDirError
+from ..inference.model_select import default_choice, resolve_model
+from ..settings import GenerationSettings
+from ..text.documents import DocumentStore, PositionEncoding
 from .complete import complete_document, load_engine, position_in
-from .documents import DocumentStore, PositionEncoding
-from .engine import REPETITION_PENALTY, Engine
-from .model_dir import ModelDirError
-from .model_select import default_choice, resolve_model
-from .pipeline import Pipeline
-from .settings import GenerationSettings
 
 MAX_TEXT_CHARS = 2_000_000  # a pasted file; larger is a mistake, not a prompt experiment
 MAX_EVAL_CUTS = 500  # a "small" evaluation: seconds to a minute on a laptop CPU
@@ -194,8 +194,8 @@ class Playground:
             raise PlaygroundError(
                 f"the evaluation needs {' and '.join(missing)}: pip install 'gpt-lsp[train]'"
             )
-        from .model import evaluate
-        from .model.corpus import CorpusError, load_corpus
+        from gpt_lsp.model import evaluate
+        from gpt_lsp.model.corpus import CorpusError, load_corpus
 
         folder = Path(_field(body, "folder", str).strip()).expanduser()
         if not folder.is_dir():

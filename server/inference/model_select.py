@@ -179,6 +179,6 @@ def list_models() -> list[tuple[str, str]]:
 
 def _named_bases() -> dict:
     """Bases that `gpt-lsp export NAME` builds from a registry package (no torch imported here)."""
-    from .model.pretrained import NAMED_BASES
+    from gpt_lsp.model.pretrained import NAMED_BASES
 
     return NAMED_BASES

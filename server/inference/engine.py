@@ -28,8 +28,8 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from ..completion.prompt import FimIds
 from .model_dir import ModelDir, ModelDirError
-from .prompt import FimIds
 
 log = logging.getLogger(__name__)
 

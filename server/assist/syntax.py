@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import tree_sitter
 
-from .documents import Document
-from .postprocess import Edit, count_errors
+from ..completion.postprocess import Edit, count_errors
+from ..text.documents import Document
 
 MAX_PROBLEMS = 50  # an unparseable file would otherwise produce thousands of diagnostics
 MAX_VISITED = 200_000  # nodes inspected per document version (indentation walk included)

@@ -12,15 +12,15 @@ from typing import Protocol
 
 import numpy as np
 
+from ..completion.prompt import FimIds, TextTokenizer
 from .engine import DecodeLimits, DecodeObserver, Generation, StopRule
-from .prompt import FimIds, TextTokenizer
 
 # Ids at and above this are sentinels of a BudgetTokenizer, never a code point or a vocabulary id.
 SPECIAL_BASE = 0x110000
 
 
 class Backend(Protocol):
-    """The engine interface `Pipeline` depends on; `gpt_lsp.engine.Engine` is the local one."""
+    """The engine interface `Pipeline` depends on; `gpt_lsp.inference.engine.Engine` is the local one."""
 
     context_length: int  # the prompt budget plus the completion, in this backend's tokens
     fim: FimIds | None  # sentinel ids when the backend can fill in the middle

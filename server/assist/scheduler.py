@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING
 
 import tree_sitter
 
+from ..completion.postprocess import Edit
+from ..inference.engine import DecodeLimits
+from ..text.documents import Document, Position
 from . import hints as hint_rules
-from .diagnostics import QuickFix, SyntaxProblem, checked, syntax_problems
-from .documents import Document, Position
-from .engine import DecodeLimits
 from .hints import Hint
-from .postprocess import Edit
 from .snippets import (
     SnippetKind,
     SnippetOutcome,
@@ -30,9 +29,10 @@ from .snippets import (
     plan_repair,
     plan_snippet,
 )
+from .syntax import QuickFix, SyntaxProblem, checked, syntax_problems
 
 if TYPE_CHECKING:
-    from .session import Session
+    from ..session import Session
 
 log = logging.getLogger(__name__)
 SYNTAX_DEBOUNCE_S = 0.2  # syntax diagnostics wait for a pause in typing

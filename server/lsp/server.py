@@ -14,7 +14,19 @@ from typing import Any
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
-from . import __version__
+from .. import __version__
+from ..assist.snippets import (
+    COMMAND_KINDS,
+    TITLES,
+    SnippetKind,
+    candidate_label,
+    parse_options,
+)
+from ..completion.postprocess import Edit
+from ..privacy.secret_files import WorkspaceIgnores
+from ..session import Session, Status
+from ..settings import SettingsError, parse_settings
+from ..text.documents import Position
 from .convert import (
     code_actions,
     completion_items,
@@ -25,14 +37,8 @@ from .convert import (
     to_text_changes,
     workspace_edit,
 )
-from .documents import Position
 from .memory import MemoryReleaser
-from .postprocess import Edit
 from .protocol import GptLspProtocol
-from .secret_files import WorkspaceIgnores
-from .session import Session, Status
-from .settings import SettingsError, parse_settings
-from .snippets import COMMAND_KINDS, TITLES, SnippetKind, candidate_label, parse_options
 
 log = logging.getLogger(__name__)
 STATUS_NOTIFICATION = "gpt-lsp/status"

@@ -17,13 +17,13 @@ from enum import Enum
 import numpy as np
 import tree_sitter
 
-from .backend import Backend
-from .diagnostics import region_parses
-from .documents import Document, Position
-from .engine import DecodeLimits, StopRule
-from .model_input import model_view
-from .postprocess import MAX_BLOCK_LINES, Edit, adds_parse_errors, block_stop, count_errors
-from .prompt import build_fim_prompt
+from ..completion.postprocess import MAX_BLOCK_LINES, Edit, adds_parse_errors, block_stop, count_errors
+from ..completion.prompt import build_fim_prompt
+from ..inference.backend import Backend
+from ..inference.engine import DecodeLimits, StopRule
+from ..privacy.model_input import model_view
+from ..text.documents import Document, Position
+from .syntax import region_parses
 
 SAMPLING_TEMPERATURE = 0.8  # for candidates after the first (greedy) one when none is given
 MAX_SNIPPET_CHARS = 1_000_000  # documents larger than this get no snippet actions

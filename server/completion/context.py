@@ -24,8 +24,8 @@ from enum import Enum
 
 import tree_sitter
 
-from gpt_lsp.documents import Document, Position
-from gpt_lsp.languages import LanguageSpec
+from ..text.documents import Document, Position
+from ..text.languages import LanguageSpec
 
 _ONLY_CLOSERS = re.compile(r"^\W*$")  # llm-ls: nothing but punctuation/space right of the cursor
 _WORD_CHAR = re.compile(r"\w")

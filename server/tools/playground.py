@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .model_dir import ModelDirError, load_model_dir
-    from .model_select import resolve_model
+    from ..inference.model_dir import ModelDirError, load_model_dir
+    from ..inference.model_select import resolve_model
     from .playground_api import Playground
     from .playground_http import PlaygroundServer
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import tree_sitter
 
-from gpt_lsp.languages import LanguageSpec, language_for
-from gpt_lsp.positions import Position, PositionEncoding, TextIndex
+from .languages import LanguageSpec, language_for
+from .positions import Position, PositionEncoding, TextIndex
 
 __all__ = ["Document", "DocumentStore", "Position", "PositionEncoding", "TextChange", "TextIndex"]
 

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import tree_sitter
 
-from .backend import Backend, outage
+from ..inference.backend import Backend, outage
+from ..inference.engine import DecodeLimits, DecodeObserver, Generation
+from ..privacy.model_input import model_view
+from ..settings import GenerationSettings
+from ..text.documents import Document, Position
 from .cache import GenerationCache, TypingThrough
 from .context import CompletionContext, CompletionKind, analyze
-from .documents import Document, Position
-from .engine import DecodeLimits, DecodeObserver, Generation
-from .model_input import model_view
 from .postprocess import Edit, adds_parse_errors, block_stop, line_stop, shape_edit
 from .prompt import Prompt, build_fim_prompt
-from .settings import GenerationSettings
 
 log = logging.getLogger(__name__)
 

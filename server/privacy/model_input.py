@@ -17,7 +17,7 @@ from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
 
-from .documents import Document
+from ..text.documents import Document
 from .redact import ParagraphCache, Secret, find_secrets
 
 _MAX_VIEWS = 16

@@ -19,14 +19,14 @@ from typing import Any, cast
 
 import numpy as np
 
-from .context import analyze
-from .documents import DocumentStore, Position, PositionEncoding
-from .engine import Engine
-from .model_dir import load_model_dir
-from .model_input import model_view
-from .model_select import default_choice, resolve_model
-from .pipeline import Pipeline
-from .settings import GenerationSettings
+from ..completion.context import analyze
+from ..completion.pipeline import Pipeline
+from ..inference.engine import Engine
+from ..inference.model_dir import load_model_dir
+from ..inference.model_select import default_choice, resolve_model
+from ..privacy.model_input import model_view
+from ..settings import GenerationSettings
+from ..text.documents import DocumentStore, Position, PositionEncoding
 
 TOP_ALTERNATIVES = 3
 

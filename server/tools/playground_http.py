@@ -1,6 +1,6 @@
 """The playground's HTTP server: the standard library's, on 127.0.0.1, behind a random token.
 
-The page (server/web/: plain HTML, JS and CSS, no build step, nothing loaded from elsewhere)
+The page (server/tools/web/: plain HTML, JS and CSS, no build step, nothing loaded from elsewhere)
 shows what `gpt-lsp complete --explain` shows, for any position you click, with the settings
 you choose, and runs small evaluations. It listens on 127.0.0.1 only, and every URL starts with
 a random token printed at start (as Jupyter does), so another user of the machine, or a web
@@ -65,7 +65,7 @@ class PlaygroundHandler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.OK, {"default_model": self.server.playground.default_model})
         elif route in STATIC:
             name, content_type = STATIC[route]
-            self._send(HTTPStatus.OK, (files("gpt_lsp") / "web" / name).read_bytes(), content_type)
+            self._send(HTTPStatus.OK, (files("gpt_lsp.tools.web") / name).read_bytes(), content_type)
         else:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no such page: /{route}"})
 

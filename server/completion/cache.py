@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from .engine import Generation
+from ..inference.engine import Generation
 
 # How much of the text around the cursor identifies "the same place" for typing-through.
 _ANCHOR_CHARS = 256

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 from lsprotocol import types as lsp
 
-from .diagnostics import QuickFix, SyntaxProblem
-from .documents import Document, Position, PositionEncoding, TextChange
-from .hints import Hint
-from .pipeline import Outcome, Suggestion
-from .postprocess import Edit
-from .snippets import TITLES, SnippetKind
+from ..assist.hints import Hint
+from ..assist.snippets import TITLES, SnippetKind
+from ..assist.syntax import QuickFix, SyntaxProblem
+from ..completion.pipeline import Outcome, Suggestion
+from ..completion.postprocess import Edit
+from ..text.documents import Document, Position, PositionEncoding, TextChange
 
 _WORD_TAIL = re.compile(r"\w+$")
 

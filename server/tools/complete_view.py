@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..inference.model_dir import ModelDirError
     from .complete import complete_file, parse_target
-    from .model_dir import ModelDirError
 
     try:
         path, line, col = parse_target(args.target)

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import tree_sitter
 
-from .documents import Document
-from .model_input import model_view
+from ..privacy.model_input import model_view
+from ..text.documents import Document
 
 log = logging.getLogger(__name__)
 

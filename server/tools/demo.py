@@ -15,7 +15,7 @@ from pathlib import Path
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
-from .model_dir import ModelDirError, default_model_path, load_model_dir
+from ..inference.model_dir import ModelDirError, default_model_path, load_model_dir
 
 SAMPLE = '''import os
 

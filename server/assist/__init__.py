@@ -1,0 +1,1 @@
+"""The actions flow: syntax diagnostics, model hints, quick fixes and generated snippets."""

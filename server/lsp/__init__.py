@@ -1,0 +1,1 @@
+"""The protocol layer: pygls server, one handler per LSP feature, conversion to lsprotocol types, framing."""

@@ -1,0 +1,1 @@
+"""What never reaches the model: secret redaction, secret-bearing files, the redacted view of a document."""

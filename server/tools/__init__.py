@@ -1,0 +1,1 @@
+"""Command-line views on the serving pipeline: complete, playground, demo, soak."""
