@@ -1,4 +1,4 @@
-"""The decode loop on a real exported model (server/engine.py): cache reuse, stop rules,
+"""The decode loop on a real exported model (server/inference/engine.py): cache reuse, stop rules,
 cancellation, deadlines and token healing."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Decode cache and typing-through (server/cache.py)."""
+"""Decode cache and typing-through (server/completion/cache.py)."""
 
 from gpt_lsp.completion.cache import GenerationCache, TypingThrough
 from gpt_lsp.inference.engine import Generation

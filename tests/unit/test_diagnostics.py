@@ -1,4 +1,4 @@
-"""Syntax diagnostics from tree-sitter ERROR/MISSING nodes (server/diagnostics.py): messages a
+"""Syntax diagnostics from tree-sitter ERROR/MISSING nodes (server/assist/syntax.py): messages a
 person understands, precise ranges, stable codes, and fixes kept only when re-parsing confirms them."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Decode-loop rules that need no model (server/engine.py)."""
+"""Decode-loop rules that need no model (server/inference/engine.py)."""
 
 from gpt_lsp.inference.engine import repetition_start
 

@@ -1,4 +1,4 @@
-"""Model hints without a model (server/hints.py): candidate sites from tree-sitter, the decision
+"""Model hints without a model (server/assist/hints.py): candidate sites from tree-sitter, the decision
 rule on scored sites, keeping hints in place while the user types, and the calibration file."""
 
 from __future__ import annotations

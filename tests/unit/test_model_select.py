@@ -1,4 +1,4 @@
-"""What `--model` accepts (server/model_select.py): folders, GGUF files by magic bytes, names."""
+"""What `--model` accepts (server/inference/model_select.py): folders, GGUF files by magic bytes, names."""
 
 from __future__ import annotations
 

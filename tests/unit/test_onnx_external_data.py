@@ -1,7 +1,7 @@
 """ONNX external data must stay inside the model directory, whatever onnxruntime version is installed.
 
 Graphs are built with the `onnx` package (a toolchain dependency); the server reads them with its
-own protobuf walk (server/onnx_external.py), cross-checked here against onnx's enumeration.
+own protobuf walk (server/inference/onnx_external.py), cross-checked here against onnx's enumeration.
 """
 
 from __future__ import annotations

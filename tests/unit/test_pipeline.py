@@ -1,5 +1,5 @@
 """The serving pipeline's own logic with a scripted engine: gating, shaping, parse check, cache,
-typing-through, token healing (server/pipeline.py). Real ONNX decoding is covered in tests/model
+typing-through, token healing (server/completion/pipeline.py). Real ONNX decoding is covered in tests/model
 and tests/e2e; here the model's answer is fixed so each rule is pinned down exactly."""
 
 from __future__ import annotations

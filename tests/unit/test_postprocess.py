@@ -1,4 +1,4 @@
-"""Stop rules and shaping of raw completions into edits (server/postprocess.py)."""
+"""Stop rules and shaping of raw completions into edits (server/completion/postprocess.py)."""
 
 import tree_sitter
 import tree_sitter_python

@@ -1,4 +1,4 @@
-"""FIM prompt construction: exact budget, nearest prefix first, and token healing (server/prompt.py)."""
+"""FIM prompt construction: exact budget, nearest prefix first, and token healing (server/completion/prompt.py)."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -1,4 +1,4 @@
-"""The remote backend (server/remote.py) against a scriptable completion server on loopback.
+"""The remote backend (server/inference/remote.py) against a scriptable completion server on loopback.
 
 Every fault the backend must survive is produced by a real HTTP server in this process
 (fake_model_server.py): streaming, stop rules closing the stream, cancellation mid-stream,

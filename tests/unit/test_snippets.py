@@ -1,4 +1,4 @@
-"""Snippet planning, stop rules, re-indentation and the parse check (server/snippets.py), with a
+"""Snippet planning, stop rules, re-indentation and the parse check (server/assist/snippets.py), with a
 scripted engine whose answer is fixed, so every rule is pinned down without a model."""
 
 from __future__ import annotations
