@@ -91,7 +91,7 @@ def serve(args: argparse.Namespace) -> int:
     stdin, stdout = _protect_stdout()
     _setup_logging(args.log_file, args.verbose)
     _report_unusable_model(args.model)
-    from .lsp.server import create_server
+    from .lsp.handlers import create_server
 
     ls = create_server(Path(args.model) if args.model else None)
     _watch_parent(lambda: ls.process_id)
@@ -99,7 +99,7 @@ def serve(args: argparse.Namespace) -> int:
 
     wire = SharedWire(stdout)
     ls.start_io(framed_stdin(stdin, wire.reply_error), wire)  # type: ignore[arg-type]  # pygls only writes and flushes  # returns on `exit` or when stdin reaches EOF
-    code = ls.exit_code if ls.protocol._shutdown or ls.exit_code == 0 else 1
+    code = ls.exit_code if ls.gpt_protocol.shutdown_requested or ls.exit_code == 0 else 1
     logging.shutdown()
     os._exit(code)  # don't wait for a decode still running on the worker thread
 

@@ -1,24 +1,21 @@
-"""Server state and scheduling: documents, settings, the model, and the one inference worker.
+"""Server state: documents, settings, the model and its status; completion requests scheduled on
+the inference worker (worker.py).
 
-Inference runs on a single worker thread, never on the event loop. Every decode
-carries a cancel check that trips on `$/cancelRequest`, on a newer edit to its document, or on a
-newer completion request for the same document, so at most one useful decode per document runs
-and a result computed on an old version is never sent.
+Every decode carries a cancel check that trips on `$/cancelRequest`, on a newer edit to its
+document, or on a newer completion request for the same document. The assist features
+(assist/scheduler.py) use this session as a peer: the LSP layer wires the two together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from .assist import hints as hint_rules
-from .assist.scheduler import Assist
 from .completion.pipeline import Outcome, Pipeline
 from .inference.context_check import check_context_length
 from .inference.engine import DecodeError, Engine
@@ -27,6 +24,7 @@ from .inference.model_select import GEMMA_CODE, default_choice, model_label, res
 from .privacy.secret_files import WorkspaceIgnores, is_secret_file
 from .settings import RemoteSettings, Settings
 from .text.documents import Document, DocumentStore, Position, PositionEncoding, TextChange
+from .worker import Worker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,8 +43,17 @@ class Status:
     uri: str | None = None
 
 
+# (message, popup, level): window/logMessage always, window/showMessage too when popup is true.
+UserMessenger = Callable[..., None]
+
+
 class Session:
-    def __init__(self, model_path: Path | None, notify: Callable[[Status], None]) -> None:
+    def __init__(
+        self,
+        model_path: Path | None,
+        notify: Callable[[Status], None],
+        tell_user: UserMessenger = lambda message, popup, level="error": None,
+    ) -> None:
         self.cli_model_path = model_path
         self.settings = Settings()
         self.documents = DocumentStore()
@@ -56,15 +63,14 @@ class Session:
         self.enabled = True
         self.status = Status("disabled", "starting")
         self._notify = notify
-        # What every editor must show, plugin or not: (message, popup, level) -> window/logMessage,
-        # and window/showMessage once per fault (or notice) when popup is true. Set by the LSP layer.
-        self.tell_user: Callable[..., None] = lambda message, popup, level="error": None
+        # What every editor must show, plugin or not, once per fault (or notice).
+        self.tell_user = tell_user
         self._suggested_better_model = False
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpt-lsp-inference")
-        self._latest: dict[str, threading.Event] = {}
+        self.worker = Worker()
+        # The loaded model's hint threshold (its hints.json, measured by hint-bench); None = hints off.
+        self.hint_threshold: float | None = None
         self._loaded_key: tuple | None = None
         self.ignores = WorkspaceIgnores()  # the workspace folders, set by initialize
-        self.assist = Assist(self)
 
     # -- status ------------------------------------------------------------------------------
     def set_status(self, state: str, reason: str, uri: str | None = None) -> None:
@@ -98,7 +104,7 @@ class Session:
             if (*key, self.settings.remote) != self._loaded_key:
                 self._loaded_key = (*key, self.settings.remote)
                 self.set_status("disabled", f"connecting to {self.settings.remote.base_url}")
-                self._worker.submit(self._load_remote, self.settings.remote, *key[:3])
+                self.worker.submit(lambda: self._load_remote(self.settings.remote, *key[:3]))
             elif self.pipeline is not None:
                 self.pipeline.generation = self.settings.generation
             return
@@ -109,7 +115,7 @@ class Session:
         self._loaded_key = key
         self.model_error, self._model_state = f"loading {path}", "disabled"
         self.set_status("disabled", f"loading model {path}")
-        self._worker.submit(self._load, *key[:3])
+        self.worker.submit(lambda: self._load(*key[:3]))
 
     def _load(self, path: Path, variant: str, threads: int) -> None:
         try:
@@ -129,8 +135,8 @@ class Session:
             return
         self.pipeline, self.model_error = Pipeline(engine, self.settings.generation), None
         calibration = hint_rules.load_calibration(path)
-        self.assist.hint_threshold = calibration.threshold if calibration and calibration.usable else None
-        if self.assist.hint_threshold is None:
+        self.hint_threshold = calibration.threshold if calibration and calibration.usable else None
+        if self.hint_threshold is None:
             log.info("model hints off: %s has no hint-bench calibration reaching 80%% precision", path)
         log.info("model %s (%s) ready; warm-up %.0f ms", engine.onnx_path, variant, warm_ms)
         if path == default_model_path() and not (self.settings.model.path or self.cli_model_path):
@@ -192,7 +198,7 @@ class Session:
                 log.warning("local fallback unavailable: %s", err)
         self.pipeline = Pipeline(engine, self.settings.generation, token_healing=False, fallback=fallback)
         self.model_error = None
-        self.assist.hint_threshold = None  # hints read the model's logits, which a server does not send
+        self.hint_threshold = None  # hints read the model's logits, which a server does not send
         if old is not None and hasattr(old, "close"):
             old.close()
         self.set_status("ready", f"{engine.describe()} ready")
@@ -208,25 +214,23 @@ class Session:
         self.documents = DocumentStore(encoding=encoding)
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
-        self._cancel(uri)
+        self.worker.cancel(uri)
         return self.documents.open(uri, language_id, version, text)
 
-    def change(self, uri: str, version: int, changes: list[TextChange]) -> None:
-        self._cancel(uri)
+    def change(self, uri: str, version: int, changes: list[TextChange]) -> tuple[Document | None, Document]:
+        """Apply an edit; (previous version, new version). KeyError for a document that is not open."""
+        self.worker.cancel(uri)
         old = self.documents.get(uri)
-        self.assist.on_change(uri, old, self.documents.change(uri, version, changes))
+        return old, self.documents.change(uri, version, changes)
 
-    def close(self, uri: str) -> None:
-        self._cancel(uri)
-        self.assist.on_close(uri, self.documents.get(uri))
+    def close(self, uri: str) -> Document | None:
+        """Forget a document; the version that was open, if any."""
+        self.worker.cancel(uri)
+        doc = self.documents.get(uri)
         self.documents.close(uri)
         if self.pipeline:
             self.pipeline.typing.forget(uri)
-
-    def _cancel(self, uri: str) -> None:
-        event = self._latest.pop(uri, None)
-        if event is not None:
-            event.set()
+        return doc
 
     # -- completion ----------------------------------------------------------------------------
     def why_not(self, uri: str, feature_enabled: bool) -> str | None:
@@ -255,8 +259,7 @@ class Session:
         if reason is not None:  # a broken model stays "error"; everything else is "disabled"
             self.set_status(self._model_state if reason == self.unavailable else "disabled", reason, uri)
             return None
-        self._cancel(uri)  # a newer request for the same document supersedes the running one
-        event = self._latest[uri] = threading.Event()
+        event = self.worker.supersede(uri)  # a newer request for the same document stops the running one
         version = doc.version
 
         def cancelled() -> bool:
@@ -280,8 +283,7 @@ class Session:
             self.set_status("error", f"completion failed: {type(err).__name__}; see the server log", uri)
             raise
         finally:
-            if self._latest.get(uri) is event:
-                del self._latest[uri]
+            self.worker.finished(uri, event)
         if outcome is None:  # the model failed: no suggestion, and the status already says why
             return None
         if cancelled():
@@ -296,20 +298,14 @@ class Session:
         instead of an error per keystroke, and turn AI features off after repeated failures."""
         pipeline = self.pipeline
         try:
-            return await self._run(job)
+            return await self.worker.run(job)
         except DecodeError as err:
             self._decode_failed(pipeline, err)
             return fallback
-
-    async def _run(self, job: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._worker, job)
 
     def is_current(self, uri: str, version: int) -> bool:
         doc = self.documents.get(uri)
         return doc is not None and doc.version == version
 
     def shutdown(self) -> None:
-        self.assist.shutdown()
-        for event in self._latest.values():
-            event.set()
-        self._worker.shutdown(wait=False, cancel_futures=True)
+        self.worker.shutdown()

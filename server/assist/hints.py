@@ -137,8 +137,8 @@ def candidate_sites(doc: Document, start: int, end: int) -> list[Site]:
     b = doc.byte_offset(doc.index.line_span(last)[1])
     sites: list[Site] = []
     for node in _leaves_between(doc.tree.root_node, a, b):
-        text = doc.source[node.start_byte : node.end_byte].decode("utf-8", "replace")
-        s, e = _offset(doc, node.start_byte), _offset(doc, node.end_byte)
+        text = doc.text_of(node)
+        s, e = doc.str_offset(node.start_byte), doc.str_offset(node.end_byte)
         if "identifier" in node.type and _is_use(node):
             near = [w for w in words if w != text and edit_distance(text, w) <= max(1, len(text) // 4)]
             near.sort(key=lambda w: (edit_distance(text, w), -words[w]))
@@ -172,10 +172,6 @@ def _is_use(node: tree_sitter.Node) -> bool:
         return False
     name = parent.child_by_field_name("name")
     return not (name is not None and name.id == node.id)
-
-
-def _offset(doc: Document, byte: int) -> int:
-    return byte if doc.index.is_ascii else len(doc.source[:byte].decode("utf-8", "replace"))
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:

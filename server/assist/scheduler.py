@@ -1,9 +1,11 @@
 """Editor assistance beyond completion: syntax diagnostics, model hints, quick fixes and snippet
-actions, scheduled for one session.
+actions, scheduled next to the session.
 
 Syntax diagnostics are debounced and computed in a thread; hints and snippets decode on the
-session's single inference worker and are cancelled by newer edits. The
-rules themselves live in diagnostics.py, hints.py and snippets.py; this module only schedules.
+session's single inference worker and are cancelled by newer edits. The rules themselves live in
+syntax.py, hints.py and snippets.py; this module only schedules. Assist is the session's peer: it
+reads the session's documents, settings and model, the LSP layer tells it about edits and hands it
+the function that publishes diagnostics.
 """
 
 from __future__ import annotations
@@ -12,27 +14,24 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-import tree_sitter
 
 from ..completion.postprocess import Edit
 from ..inference.engine import DecodeLimits
-from ..text.documents import Document, Position
+from ..session import Session
+from ..text.documents import Document, DocumentStore, Position
+from ..text.syntax_tree import parser_for
 from . import hints as hint_rules
 from .hints import Hint
 from .snippets import (
     SnippetKind,
     SnippetOutcome,
+    SnippetPlan,
     available_snippets,
     generate_snippet,
     plan_repair,
     plan_snippet,
 )
-from .syntax import QuickFix, SyntaxProblem, checked, syntax_problems
-
-if TYPE_CHECKING:
-    from ..session import Session
+from .syntax import FixOrigin, QuickFix, SyntaxProblem, checked, syntax_problems
 
 log = logging.getLogger(__name__)
 SYNTAX_DEBOUNCE_S = 0.2  # syntax diagnostics wait for a pause in typing
@@ -52,18 +51,16 @@ Publisher = Callable[[Document, list[SyntaxProblem], list[Hint]], None]
 
 
 class Assist:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, publish: Publisher) -> None:
         self.session = session
-        self.publish: Publisher = lambda doc, problems, hints: None
-        self.hint_threshold: float | None = None  # from the model's hints.json; None = hints off
+        self.publish = publish
         self._diagnosis: dict[str, asyncio.Task] = {}
         self._problems: dict[str, tuple[int, list[SyntaxProblem]]] = {}
         self._hints: dict[str, list[Hint]] = {}
         self._hint_region: dict[str, tuple[int, int]] = {}
-        self._parsers: dict[int, tree_sitter.Parser] = {}
 
     @property
-    def documents(self):
+    def documents(self) -> DocumentStore:
         return self.session.documents
 
     def on_change(self, uri: str, old: Document | None, new: Document) -> None:
@@ -109,14 +106,14 @@ class Assist:
         if (
             region is None
             or self.session.why_not(uri, self.session.settings.diagnostics.model_hints)
-            or self.hint_threshold is None
+            or self.session.hint_threshold is None
         ):
             return
         await asyncio.sleep(HINT_DEBOUNCE_S - SYNTAX_DEBOUNCE_S)
         if self.documents.get(uri) is not doc or doc.tree is None:
             return
         del self._hint_region[uri]
-        pipeline, threshold = self.session.pipeline, self.hint_threshold
+        pipeline, threshold = self.session.pipeline, self.session.hint_threshold
         assert pipeline is not None
 
         def cancelled() -> bool:
@@ -141,13 +138,6 @@ class Assist:
         self._problems[doc.uri] = (doc.version, found)
         return found
 
-    def parser(self, doc: Document) -> tree_sitter.Parser:
-        assert doc.spec is not None
-        parser = self._parsers.get(id(doc.spec.language))
-        if parser is None:
-            parser = self._parsers[id(doc.spec.language)] = tree_sitter.Parser(doc.spec.language)
-        return parser
-
     # -- code actions and snippet commands ----------------------------------------------------
     async def code_actions(
         self, uri: str, start: Position, end: Position
@@ -161,11 +151,18 @@ class Assist:
         repaired = False
         touching = [p for p in await self.problems(doc) if p.start <= b and p.end >= a]
         for problem in touching:
-            fix = checked(doc, self.parser(doc), problem).fix
+            assert doc.spec is not None
+            fix = checked(doc, parser_for(doc.spec.language), problem).fix
             if fix is not None:
                 fixes.append(
                     QuickFix(
-                        problem.fix_title, fix, problem.start, problem.end, problem.code, problem.message
+                        FixOrigin.RULE,
+                        fix,
+                        problem.start,
+                        problem.end,
+                        problem.code,
+                        problem.message,
+                        problem.fix_title,
                     )
                 )
             elif problem.code in REPAIRABLE and not repaired:  # one model repair per request
@@ -173,16 +170,8 @@ class Assist:
                 fixes += await self._repair(doc, problem)
         for h in self._hints.get(uri, []):
             if h.start <= b and h.end >= a:
-                fixes.append(
-                    QuickFix(
-                        f"Replace with `{h.replacement}`",
-                        Edit(h.replacement, h.start, h.end),
-                        h.start,
-                        h.end,
-                        h.code,
-                        h.message,
-                    )
-                )
+                edit = Edit(h.replacement, h.start, h.end)
+                fixes.append(QuickFix(FixOrigin.HINT, edit, h.start, h.end, h.code, h.message))
         snippets = (
             []
             if self.session.why_not(uri, True)
@@ -200,8 +189,7 @@ class Assist:
         if not outcome.edits:
             return []
         edit = outcome.edits[0]
-        title = f"Repair with gpt-lsp: {edit.text.strip().splitlines()[0][:60]}"
-        return [QuickFix(title, edit, problem.start, problem.end, problem.code, problem.message)]
+        return [QuickFix(FixOrigin.REPAIR, edit, problem.start, problem.end, problem.code, problem.message)]
 
     async def run_snippet(
         self,
@@ -236,7 +224,7 @@ class Assist:
         return doc, outcome, outcome.message
 
     async def _snippet_job(
-        self, doc: Document, plan, n: int, temperature: float, cancelled
+        self, doc: Document, plan: SnippetPlan, n: int, temperature: float, cancelled: Callable[[], bool]
     ) -> SnippetOutcome:
         pipeline, uri, version = self.session.pipeline, doc.uri, doc.version
         assert pipeline is not None
@@ -250,12 +238,10 @@ class Assist:
             current = self.documents.get(uri)
             return event.is_set() or cancelled() or current is None or current.version != version
 
-        parser = tree_sitter.Parser(doc.spec.language) if doc.spec else None
-        assert parser is not None
         try:
-            failed = SnippetOutcome([], "the model failed to decode; nothing was generated", version, [])
+            failed = SnippetOutcome([], "the model failed to decode; nothing was generated", version)
             return await self.session.decode(
-                lambda: generate_snippet(pipeline.engine, doc, plan, limits, parser, n, stop), failed
+                lambda: generate_snippet(pipeline, doc, plan, limits, n, stop), failed
             )
         except asyncio.CancelledError:
             event.set()

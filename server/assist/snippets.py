@@ -2,27 +2,27 @@
 complete a block, repair a syntax error.
 
 Each action is `plan_snippet` (tree-sitter finds the target node and decides what text is
-replaced, what the model sees and where decoding stops) followed by `generate_snippet` (FIM
-prompt, decode with block stop rules, re-indent, parse check in context). Nothing here knows
-LSP; the plan's offsets are str offsets into the document version it was computed for.
+replaced, what the model sees and where decoding stops) followed by `generate_snippet` (the
+completion pipeline's prompt, decoded with the plan's stop rules, re-indented, parse-checked in
+context). Nothing here knows LSP: menu titles, command IDs and options live in lsp/commands.py.
+The plan's offsets are str offsets into the document version it was computed for.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
 import tree_sitter
 
+from ..completion.pipeline import Pipeline
 from ..completion.postprocess import MAX_BLOCK_LINES, Edit, adds_parse_errors, block_stop, count_errors
-from ..completion.prompt import build_fim_prompt
-from ..inference.backend import Backend
 from ..inference.engine import DecodeLimits, StopRule
-from ..privacy.model_input import model_view
 from ..text.documents import Document, Position
+from ..text.syntax_tree import indent_of, parser_for
 from .syntax import region_parses
 
 SAMPLING_TEMPERATURE = 0.8  # for candidates after the first (greedy) one when none is given
@@ -48,21 +48,11 @@ class SnippetKind(Enum):
     GENERATE_DOCSTRING = "generateDocstring"
     CODE_FROM_COMMENT = "codeFromComment"
     COMPLETE_BLOCK = "completeBlock"
-    REPAIR = "repair"  # a quick fix for a syntax error, not a command of its own
-
-    @property
-    def command(self) -> str:
-        return f"gpt-lsp.{self.value}"
+    REPAIR = "repair"  # a quick fix for a syntax error, not an action of its own
 
 
-TITLES = {
-    SnippetKind.IMPLEMENT_FUNCTION: "Implement function (gpt-lsp)",
-    SnippetKind.GENERATE_DOCSTRING: "Generate docstring (gpt-lsp)",
-    SnippetKind.CODE_FROM_COMMENT: "Write code from comment (gpt-lsp)",
-    SnippetKind.COMPLETE_BLOCK: "Complete block (gpt-lsp)",
-    SnippetKind.REPAIR: "Repair with gpt-lsp",
-}
-COMMAND_KINDS = [k for k in SnippetKind if k is not SnippetKind.REPAIR]
+# The kinds a user asks for at a position (code actions), in menu order.
+ACTION_KINDS = [k for k in SnippetKind if k is not SnippetKind.REPAIR]
 
 
 @dataclass(frozen=True)
@@ -87,7 +77,6 @@ class SnippetOutcome:
     edits: list[Edit]
     message: str
     version: int
-    stop_reasons: list[str]
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -97,7 +86,7 @@ def available_snippets(doc: Document, position: Position) -> list[SnippetKind]:
     """The snippet actions that make sense at `position`, in menu order."""
     if doc.tree is None or doc.spec is None or len(doc.text) > MAX_SNIPPET_CHARS:
         return []
-    return [k for k in COMMAND_KINDS if plan_snippet(doc, k, position) is not None]
+    return [k for k in ACTION_KINDS if plan_snippet(doc, k, position) is not None]
 
 
 def plan_snippet(doc: Document, kind: SnippetKind, position: Position) -> SnippetPlan | None:
@@ -119,7 +108,7 @@ def plan_repair(doc: Document, start: int, end: int) -> SnippetPlan:
     """Rewrite the whole lines spanning text[start:end] (a syntax error) from their indentation."""
     first, last = doc.index.line_of(start), doc.index.line_of(max(start, end - 1) if end > start else end)
     line_start, line_end = int(doc.index.starts[first]), doc.index.line_span(last)[1]
-    indent = _indent(doc.line_text(first))
+    indent = indent_of(doc.line_text(first))
     return SnippetPlan(SnippetKind.REPAIR, line_start, line_end, indent, "", len(indent))
 
 
@@ -129,21 +118,13 @@ def _node_at(doc: Document, offset: int) -> tree_sitter.Node | None:
     return doc.tree.root_node.descendant_for_byte_range(byte, byte)
 
 
-def _offset(doc: Document, byte: int) -> int:
-    return byte if doc.index.is_ascii else len(doc.source[:byte].decode("utf-8", "replace"))
-
-
-def _indent(line: str) -> str:
-    return line[: len(line) - len(line.lstrip(" \t"))]
-
-
 def _indent_unit(doc: Document) -> str:
     """The file's indentation step, guessed from the first indented line (4 spaces by default)."""
     for line in doc.text[:20000].split("\n"):
         if line.startswith("\t"):
             return "\t"
         if line.startswith(" ") and line.strip():
-            width = len(_indent(line))
+            width = len(indent_of(line))
             return " " * (width if width in (2, 4, 8) else 4)
     return "    "
 
@@ -186,10 +167,6 @@ def _statements(body: tree_sitter.Node) -> list[tree_sitter.Node]:
     return [c for c in body.named_children if "comment" not in c.type]
 
 
-def _source(doc: Document, node: tree_sitter.Node) -> str:
-    return doc.source[node.start_byte : node.end_byte].decode("utf-8", "replace").strip()
-
-
 def _is_docstring(node: tree_sitter.Node) -> bool:
     return (
         node.type == "expression_statement"
@@ -205,7 +182,7 @@ def _placeholder(doc: Document, body: tree_sitter.Node) -> list[tree_sitter.Node
     statements = _statements(body)
     if statements and _is_docstring(statements[0]):
         statements = statements[1:]
-    if all(_PLACEHOLDER.match(_source(doc, s)) for s in statements):
+    if all(_PLACEHOLDER.match(doc.text_of(s).strip()) for s in statements):
         return statements
     return None
 
@@ -215,33 +192,33 @@ def _plan_implement(doc: Document, offset: int) -> SnippetPlan | None:
     body = node.child_by_field_name("body") if node is not None else None
     if node is None or body is None or (placeholder := _placeholder(doc, body)) is None:
         return None
-    header_indent = _indent(doc.line_text(node.start_point.row))
+    header_indent = indent_of(doc.line_text(node.start_point.row))
     inner = header_indent + _indent_unit(doc)
     if doc.spec and doc.spec.indent_based:
         if placeholder and placeholder[0].start_point.row > node.start_point.row:
             start = int(doc.index.starts[placeholder[0].start_point.row])
-            inner = _indent(doc.line_text(placeholder[0].start_point.row))
+            inner = indent_of(doc.line_text(placeholder[0].start_point.row))
             return SnippetPlan(
                 SnippetKind.IMPLEMENT_FUNCTION,
                 start,
-                _offset(doc, placeholder[-1].end_byte),
+                doc.str_offset(placeholder[-1].end_byte),
                 inner,
                 "",
                 len(inner),
             )
         statements = _statements(body)
         if not placeholder and statements:  # a docstring only: continue after it
-            at = _offset(doc, statements[-1].end_byte)
-            inner = _indent(doc.line_text(statements[-1].start_point.row))
+            at = doc.str_offset(statements[-1].end_byte)
+            inner = indent_of(doc.line_text(statements[-1].start_point.row))
             return SnippetPlan(SnippetKind.IMPLEMENT_FUNCTION, at, at, "\n" + inner, "", len(inner))
         colon = body.prev_sibling  # `def f(): pass` on one line: move the body to its own line
         start = (
-            _offset(doc, colon.end_byte)
+            doc.str_offset(colon.end_byte)
             if colon is not None and colon.type == ":"
-            else _offset(doc, body.start_byte)
+            else doc.str_offset(body.start_byte)
         )
         return SnippetPlan(
-            SnippetKind.IMPLEMENT_FUNCTION, start, _offset(doc, body.end_byte), "\n" + inner, "", len(inner)
+            SnippetKind.IMPLEMENT_FUNCTION, start, doc.str_offset(body.end_byte), "\n" + inner, "", len(inner)
         )
     if (
         body.child_count < 2
@@ -250,7 +227,7 @@ def _plan_implement(doc: Document, offset: int) -> SnippetPlan | None:
         or _statements(body)
     ):
         return None
-    start, end = _offset(doc, body.start_byte) + 1, _offset(doc, body.end_byte) - 1
+    start, end = doc.str_offset(body.start_byte) + 1, doc.str_offset(body.end_byte) - 1
     return SnippetPlan(
         SnippetKind.IMPLEMENT_FUNCTION, start, end, "\n" + inner, "\n" + header_indent, len(inner)
     )
@@ -275,7 +252,11 @@ def _plan_docstring(doc: Document, offset: int) -> SnippetPlan | None:
         ):
             return None
         row = statements[0].start_point.row
-        start, indent, quote = int(doc.index.starts[row]), _indent(doc.line_text(row)), _docstring_quote(doc)
+        start, indent, quote = (
+            int(doc.index.starts[row]),
+            indent_of(doc.line_text(row)),
+            _docstring_quote(doc),
+        )
         return SnippetPlan(
             SnippetKind.GENERATE_DOCSTRING, start, start, indent + quote, "\n", len(indent), closer=quote
         )
@@ -288,7 +269,7 @@ def _plan_docstring(doc: Document, offset: int) -> SnippetPlan | None:
         return None
     start, indent = (
         int(doc.index.starts[owner.start_point.row]),
-        _indent(doc.line_text(owner.start_point.row)),
+        indent_of(doc.line_text(owner.start_point.row)),
     )
     if closer:
         return SnippetPlan(
@@ -303,19 +284,19 @@ def _plan_from_comment(doc: Document, offset: int) -> SnippetPlan | None:
     assert doc.spec is not None
     row = doc.index.line_of(offset)
     line = doc.line_text(row)
-    node = _node_at(doc, int(doc.index.starts[row]) + len(_indent(line)))
+    node = _node_at(doc, int(doc.index.starts[row]) + len(indent_of(line)))
     if node is None or node.type not in doc.spec.comment_types or node.start_point.row != row:
         return None
     if _NOT_DESCRIPTIVE.match(line.strip()) or len(re.findall(r"[A-Za-z]{2,}", line)) < 2:
         return None
     last = row
-    while _is_comment_line(doc, last + 1, _indent(line)):
+    while _is_comment_line(doc, last + 1, indent_of(line)):
         last += 1
     following = doc.line_text(last + 1)
-    if last + 1 < doc.line_count and following.strip() and len(_indent(following)) >= len(_indent(line)):
+    if last + 1 < doc.line_count and following.strip() and len(indent_of(following)) >= len(indent_of(line)):
         if not following.strip().startswith(("}", ")", "]")):
             return None  # code already follows the comment
-    indent = _indent(line)
+    indent = indent_of(line)
     at = doc.index.line_span(last)[1]
     return SnippetPlan(
         SnippetKind.CODE_FROM_COMMENT, at, at, "\n" + indent, "", len(indent), stop_at_blank_line=True
@@ -325,7 +306,7 @@ def _plan_from_comment(doc: Document, offset: int) -> SnippetPlan | None:
 def _is_comment_line(doc: Document, row: int, indent: str) -> bool:
     assert doc.spec is not None
     text = doc.line_text(row)
-    if row >= doc.line_count or _indent(text) != indent or not text.strip():
+    if row >= doc.line_count or indent_of(text) != indent or not text.strip():
         return False
     node = _node_at(doc, int(doc.index.starts[row]) + len(indent))
     return node is not None and node.type in doc.spec.comment_types
@@ -337,7 +318,7 @@ def _plan_complete_block(doc: Document, offset: int) -> SnippetPlan | None:
     while row > 0 and not doc.line_text(row).strip():
         row -= 1
     line = doc.line_text(row)
-    node = _node_at(doc, int(doc.index.starts[row]) + len(_indent(line)))
+    node = _node_at(doc, int(doc.index.starts[row]) + len(indent_of(line)))
     while node is not None and node.type not in doc.spec.block_types:
         node = node.parent
     statements = _statements(node) if node is not None else []
@@ -350,7 +331,7 @@ def _plan_complete_block(doc: Document, offset: int) -> SnippetPlan | None:
     ):
         return None
     last = statements[-1]
-    if row != last.end_point.row or all(_PLACEHOLDER.match(_source(doc, s)) for s in statements):
+    if row != last.end_point.row or all(_PLACEHOLDER.match(doc.text_of(s).strip()) for s in statements):
         return None  # not at the end of the block, or a placeholder body (implement it instead)
     if not doc.spec.indent_based and node.end_point.row == last.end_point.row:
         return None  # `{ return 1; }` on one line: no room for another line before the brace
@@ -358,10 +339,10 @@ def _plan_complete_block(doc: Document, offset: int) -> SnippetPlan | None:
     if (
         cursor_row > row
         and doc.spec.indent_based
-        and len(_indent(doc.line_text(cursor_row))) < len(_indent(line))
+        and len(indent_of(doc.line_text(cursor_row))) < len(indent_of(line))
     ):
         return None  # a blank line the user has already dedented: outside the block
-    indent = _indent(doc.line_text(last.start_point.row))
+    indent = indent_of(doc.line_text(last.start_point.row))
     at = doc.index.line_span(last.end_point.row)[1]
     return SnippetPlan(SnippetKind.COMPLETE_BLOCK, at, at, "\n" + indent, "", len(indent))
 
@@ -404,39 +385,35 @@ def shape_snippet(plan: SnippetPlan, generated: str) -> Edit | None:
     lines = body.split("\n")
     prefix = plan.lead.split("\n")[-1]  # indentation the first generated line already has
     for number, line in enumerate(lines[1:], start=1):  # re-indent: never shallower than the block
-        if line.strip() and len(_indent(line)) < plan.min_indent:
+        if line.strip() and len(indent_of(line)) < plan.min_indent:
             lines[number] = prefix + line.lstrip(" \t")
     return Edit(plan.lead + "\n".join(lines) + plan.tail, plan.start, plan.end)
 
 
 def generate_snippet(
-    engine: Backend,
+    pipeline: Pipeline,
     doc: Document,
     plan: SnippetPlan,
     limits: DecodeLimits,
-    parser: tree_sitter.Parser,
     n: int = 1,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> SnippetOutcome:
     """Decode up to `n` candidates (greedy first, then sampled) and keep those that parse in context."""
-    view = model_view(doc)  # the model reads the document only with its secrets replaced
-    prefix, suffix = view.slice(0, plan.start) + plan.lead, view.slice(plan.end, len(doc.text))
-    budget = engine.context_length - limits.max_tokens - (engine.bos_id is not None)
-    prompt = build_fim_prompt(engine, engine.fim, prefix, suffix, budget, heal=False)
-    if engine.bos_id is not None:
-        prompt = replace(prompt, ids=[engine.bos_id, *prompt.ids])
+    assert doc.spec is not None
+    prompt = pipeline.prompt_for(
+        doc, (0, plan.start), (plan.end, len(doc.text)), limits, lead=plan.lead, heal=False
+    )
+    engine, parser = pipeline.engine, parser_for(doc.spec.language)
     stop = _stop_rule(plan)
     rng = np.random.default_rng()
     edits: list[Edit] = []
-    reasons: list[str] = []
     rejected = "the model produced nothing"
     for i in range(max(1, n)):
         temperature = limits.temperature if i == 0 else (limits.temperature or SAMPLING_TEMPERATURE)
         step = DecodeLimits(limits.max_tokens, limits.timeout_ms, temperature, limits.top_p)
         generation = engine.generate(prompt.ids, step, stop, cancelled, rng=rng if temperature > 0 else None)
-        reasons.append(generation.stop_reason)
         if generation.stop_reason == "cancelled" or cancelled():
-            return SnippetOutcome([], "cancelled", doc.version, reasons)
+            return SnippetOutcome([], "cancelled", doc.version)
         edit = shape_snippet(plan, generation.text)
         if edit is None:
             rejected = "the model produced nothing usable here"
@@ -445,7 +422,7 @@ def generate_snippet(
         elif all(e.text != edit.text for e in edits):
             edits.append(edit)
     message = f"{len(edits)} candidate(s)" if edits else f"{rejected}; nothing was applied"
-    return SnippetOutcome(edits, message, doc.version, reasons)
+    return SnippetOutcome(edits, message, doc.version)
 
 
 def parses_in_context(doc: Document, parser: tree_sitter.Parser, plan: SnippetPlan, edit: Edit) -> bool:
@@ -459,26 +436,3 @@ def parses_in_context(doc: Document, parser: tree_sitter.Parser, plan: SnippetPl
         new_tree = parser.parse(new_text.encode("utf-8", "surrogatepass"))
         return count_errors(new_tree.root_node) < count_errors(doc.tree.root_node)
     return not adds_parse_errors(parser, doc.tree, doc.source, doc.text, edit)
-
-
-def parse_options(options: tuple) -> tuple[int, float]:
-    """Optional command arguments after the version: `{"candidates": n, "temperature": t}` or `n, t`.
-
-    Several candidates are asked for explicitly; greedy decoding of one is the default.
-    """
-    raw: dict = {}
-    if options and isinstance(options[0], dict):
-        raw = options[0]
-    elif options:
-        raw = dict(zip(("candidates", "temperature"), options, strict=False))
-    try:
-        n = min(max(int(raw.get("candidates", 1)), 1), 5)
-        temperature = max(float(raw.get("temperature", 0.0)), 0.0)
-    except (TypeError, ValueError):
-        return 1, 0.0
-    return n, temperature
-
-
-def candidate_label(number: int, edit: Edit) -> str:
-    first = next((line.strip() for line in edit.text.split("\n") if line.strip()), "")
-    return f"{number}: {first[:60]}"

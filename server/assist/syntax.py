@@ -16,11 +16,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 
 import tree_sitter
 
 from ..completion.postprocess import Edit, count_errors
 from ..text.documents import Document
+from ..text.syntax_tree import indent_width
 
 MAX_PROBLEMS = 50  # an unparseable file would otherwise produce thousands of diagnostics
 MAX_VISITED = 200_000  # nodes inspected per document version (indentation walk included)
@@ -66,16 +68,25 @@ class SyntaxProblem:
     fix_title: str = ""
 
 
+class FixOrigin(Enum):
+    """Where a quick fix comes from; the LSP layer titles and ranks fixes by it."""
+
+    RULE = "rule"  # a mechanical fix of a syntax problem, checked to reduce the parse errors
+    HINT = "hint"  # the word the model prefers at a model hint
+    REPAIR = "repair"  # a model rewrite of the lines of a syntax error that makes them parse
+
+
 @dataclass(frozen=True)
 class QuickFix:
-    """A code action that edits the document to resolve one published problem."""
+    """An edit that resolves one published problem (syntax problem or model hint)."""
 
-    title: str
+    origin: FixOrigin
     edit: Edit
     start: int  # the problem it resolves (to link the action to its diagnostic)
     end: int
     code: str
     message: str
+    rule_title: str = ""  # what a RULE fix does, in words ("Insert `:`")
 
 
 def syntax_problems(doc: Document, parser: tree_sitter.Parser | None = None) -> list[SyntaxProblem]:
@@ -110,17 +121,6 @@ def _error_nodes(root: tree_sitter.Node, budget: list[int]) -> Iterator[tree_sit
             stack.extend(c for c in reversed(node.children) if c.has_error)
 
 
-def _text(doc: Document, node: tree_sitter.Node) -> str:
-    return doc.source[node.start_byte : node.end_byte].decode("utf-8", "replace")
-
-
-def _offset(doc: Document, byte: int) -> int:
-    """str offset of a utf-8 byte offset into `doc.source`."""
-    if doc.index.is_ascii:
-        return byte
-    return len(doc.source[:byte].decode("utf-8", "replace"))
-
-
 def _leaves(node: tree_sitter.Node) -> list[tree_sitter.Node]:
     out: list[tree_sitter.Node] = []
     stack = [node]
@@ -134,7 +134,7 @@ def _leaves(node: tree_sitter.Node) -> list[tree_sitter.Node]:
 
 
 def _missing(doc: Document, node: tree_sitter.Node) -> SyntaxProblem:
-    at = _offset(doc, node.start_byte)
+    at = doc.str_offset(node.start_byte)
     if node.is_named:  # a whole construct is missing: no token to insert
         return SyntaxProblem(at, at, f"missing {node.type.replace('_', ' ')}", "missing-token")
     token = node.type
@@ -145,7 +145,7 @@ def _missing(doc: Document, node: tree_sitter.Node) -> SyntaxProblem:
 
 def _classify_error(doc: Document, node: tree_sitter.Node) -> SyntaxProblem:
     leaves = _leaves(node)
-    start, end = _offset(doc, node.start_byte), _offset(doc, node.end_byte)
+    start, end = doc.str_offset(node.start_byte), doc.str_offset(node.end_byte)
     colon = _missing_colon(doc, node) if doc.spec and doc.spec.indent_based else None
     if colon is not None:
         return colon
@@ -154,7 +154,7 @@ def _classify_error(doc: Document, node: tree_sitter.Node) -> SyntaxProblem:
         return unclosed
     for leaf in leaves:
         if leaf.type in _QUOTES and leaf.parent is not None and leaf.parent.is_error:
-            a = _offset(doc, leaf.start_byte)
+            a = doc.str_offset(leaf.start_byte)
             return SyntaxProblem(
                 a, doc.index.line_span(doc.index.line_of(a))[1], "unterminated string", "unterminated-string"
             )
@@ -163,13 +163,13 @@ def _classify_error(doc: Document, node: tree_sitter.Node) -> SyntaxProblem:
         at_line_end = following is None or following.start_point.row > leaf.end_point.row
         before_closer = following is not None and following.type in _CLOSERS
         if leaf.type in _OPERATORS and leaf.type != "=" and (at_line_end or before_closer):
-            a, b = _offset(doc, leaf.start_byte), _offset(doc, leaf.end_byte)
+            a, b = doc.str_offset(leaf.start_byte), doc.str_offset(leaf.end_byte)
             return SyntaxProblem(a, b, f"expected an expression after `{leaf.type}`", "incomplete-expression")
     if len(leaves) == 1 or not leaves:
-        token = _text(doc, node).strip() or node.type
+        token = doc.text_of(node).strip() or node.type
         return SyntaxProblem(start, end, f"unexpected `{token[:40]}`", "unexpected-token")
     line_end = doc.index.line_span(doc.index.line_of(start))[1]
-    first = _text(doc, leaves[0])[:40]
+    first = doc.text_of(leaves[0])[:40]
     return SyntaxProblem(
         start, max(start, min(end, line_end)), f"invalid syntax starting at `{first}`", "invalid-syntax"
     )
@@ -227,8 +227,8 @@ def _unclosed_bracket(doc: Document, leaves: list[tree_sitter.Node]) -> SyntaxPr
         if leaf.start_point.row > last.end_point.row and leaf.start_point.column <= indent:
             break
         last = leaf
-    a, b = _offset(doc, opener.start_byte), _offset(doc, opener.end_byte)
-    at = _offset(doc, last.end_byte)
+    a, b = doc.str_offset(opener.start_byte), doc.str_offset(opener.end_byte)
+    at = doc.str_offset(last.end_byte)
     closer = _OPENERS[opener.type]
     return SyntaxProblem(
         a,
@@ -258,7 +258,7 @@ def _misindented(doc: Document, block: tree_sitter.Node) -> list[SyntaxProblem]:
     statements = [c for c in block.named_children if c.type != "comment" and not c.is_error]
     if not statements:
         if block.type == "block" and block.start_byte == block.end_byte and not block.children:
-            a = _offset(doc, block.start_byte)
+            a = doc.str_offset(block.start_byte)
             return [SyntaxProblem(a, a, "expected an indented block", "expected-indent")]
         return []
     found: list[SyntaxProblem] = []
@@ -267,12 +267,12 @@ def _misindented(doc: Document, block: tree_sitter.Node) -> list[SyntaxProblem]:
         first = statements[0]
         header_row, header_indent = block.parent.start_point.row, _line_indent(doc, block.parent)
         if first.start_point.row > header_row and first.start_point.column <= header_indent:
-            a = _offset(doc, first.start_byte)
+            a = doc.str_offset(first.start_byte)
             found.append(SyntaxProblem(a, a, "expected an indented block", "expected-indent"))
     row = -1
     for child in statements:
         if child.start_point.row > row and child.start_point.column > column:
-            a = _offset(doc, child.start_byte)
+            a = doc.str_offset(child.start_byte)
             b = doc.index.line_span(doc.index.line_of(a))[1]
             found.append(SyntaxProblem(a, b, "unexpected indentation", "unexpected-indent"))
         row = child.end_point.row
@@ -280,8 +280,7 @@ def _misindented(doc: Document, block: tree_sitter.Node) -> list[SyntaxProblem]:
 
 
 def _line_indent(doc: Document, node: tree_sitter.Node) -> int:
-    line = doc.line_text(node.start_point.row)
-    return len(line) - len(line.lstrip(" \t"))
+    return indent_width(doc.line_text(node.start_point.row))
 
 
 def checked(doc: Document, parser: tree_sitter.Parser, problem: SyntaxProblem) -> SyntaxProblem:

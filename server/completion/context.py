@@ -26,6 +26,7 @@ import tree_sitter
 
 from ..text.documents import Document, Position
 from ..text.languages import LanguageSpec
+from ..text.syntax_tree import indent_of, indent_width
 
 _ONLY_CLOSERS = re.compile(r"^\W*$")  # llm-ls: nothing but punctuation/space right of the cursor
 _WORD_CHAR = re.compile(r"\w")
@@ -65,7 +66,7 @@ def analyze(doc: Document, position: Position, prefix_window_chars: int = 4000) 
     line_start, line_end = index.line_span(line)
     line_prefix, line_suffix = text[line_start:offset], text[offset:line_end]
     full_line = text[line_start:line_end]
-    indent = full_line[: len(full_line) - len(full_line.lstrip(" \t"))]
+    indent = indent_of(full_line)
     window_start = _window_start(doc, offset, prefix_window_chars)
     kind, reason = _gate(doc, offset, line, line_prefix, line_suffix)
     extra = _extra_context(doc, offset, window_start) if kind is not CompletionKind.EMPTY else ""
@@ -167,7 +168,7 @@ def _block_reason(doc: Document, line: int, line_prefix: str, line_suffix: str, 
         inline_closer = stripped[-1] == "{" and rest.startswith("}")
         if (rest and not inline_closer) or not _is_opener(doc, line, len(stripped) - 1, has_tree):
             return None
-        if inline_closer or _body_is_empty(doc, line, _indent_width(line_prefix)):
+        if inline_closer or _body_is_empty(doc, line, indent_width(line_prefix)):
             return "end of a line that opens a block"
         return None
     if stripped or rest:
@@ -180,7 +181,7 @@ def _block_reason(doc: Document, line: int, line_prefix: str, line_suffix: str, 
         return None
     if not _is_opener(doc, opener_line, len(opener_text) - 1, has_tree):
         return None
-    if _body_is_empty(doc, line, _indent_width(opener_text)):
+    if _body_is_empty(doc, line, indent_width(opener_text)):
         return "blank line in an empty block"
     return None
 
@@ -212,7 +213,7 @@ def _body_is_empty(doc: Document, line: int, opener_indent: int) -> bool:
     if after is None:
         return True
     text = doc.line_text(after)
-    return text.lstrip().startswith(("}", ")", "]")) or _indent_width(text) <= opener_indent
+    return text.lstrip().startswith(("}", ")", "]")) or indent_width(text) <= opener_indent
 
 
 def _neighbour_nonblank(doc: Document, line: int, step: int) -> int | None:
@@ -222,10 +223,6 @@ def _neighbour_nonblank(doc: Document, line: int, step: int) -> int | None:
         if doc.line_text(other).strip():
             return other
     return None
-
-
-def _indent_width(text: str) -> int:
-    return len(text) - len(text.lstrip(" \t"))
 
 
 # --- extra context -----------------------------------------------------------------------------
@@ -266,7 +263,7 @@ def _enclosing_signatures(doc: Document, offset: int, window_byte: int) -> list[
         # A blank line at the end of a Python body lies outside the block node: anchor on the last
         # code before the cursor and keep only scopes indented less than the cursor's line.
         line_start = int(doc.index.starts[doc.index.line_of(offset)])
-        column = _indent_width(doc.text[line_start:offset] + "x")
+        column = indent_width(doc.text[line_start:offset] + "x")
         recent = doc.text[max(0, offset - 4000) : offset]
         anchor = offset - (len(recent) - len(recent.rstrip()))
         byte = max(doc.byte_offset(anchor) - 1, 0)

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import tree_sitter
 
 from ..inference.backend import Backend, outage
 from ..inference.engine import DecodeLimits, DecodeObserver, Generation
 from ..privacy.model_input import model_view
 from ..settings import GenerationSettings
 from ..text.documents import Document, Position
+from ..text.syntax_tree import indent_width, parser_for
 from .cache import GenerationCache, TypingThrough
 from .context import CompletionContext, CompletionKind, analyze
 from .postprocess import Edit, adds_parse_errors, block_stop, line_stop, shape_edit
@@ -68,7 +68,7 @@ def _min_indent(ctx: CompletionContext) -> int:
             line for line in ctx.prefix[: len(ctx.prefix) - len(ctx.line_prefix)].split("\n") if line.strip()
         ]
         opener = above[-1] if above else ""
-    indent = len(opener) - len(opener.lstrip(" \t"))
+    indent = indent_width(opener)
     if opener.rstrip().endswith((":", "{")):
         return indent + 1
     return max(indent, len(ctx.line_prefix))
@@ -101,7 +101,6 @@ class Pipeline:
         self.max_prompt_tokens = prompt_budget
         self.cache = GenerationCache()
         self.typing = TypingThrough()
-        self._parsers: dict[int, tree_sitter.Parser] = {}
 
     def complete(
         self,
@@ -136,24 +135,13 @@ class Pipeline:
         if view.overlapping(ctx.offset, ctx.offset):
             return Outcome([], "gate: the cursor is inside a secret", doc.version, timings)
         limits = self._limits(ctx)
-        prefix = view.slice(ctx.offset - len(ctx.prefix), ctx.offset)
-        suffix = view.slice(ctx.offset, ctx.offset + len(ctx.suffix)) if self.fim else ""
-        extra = view.redact(ctx.extra) if ctx.extra else ""
-        bos = self.engine.bos_id
-        prompt = build_fim_prompt(
-            self.engine,
-            self.fim,
-            prefix,
-            suffix,
-            self.prompt_budget(limits),
-            extra,
-            self.token_healing,
-            step=PROMPT_STEP,
+        prompt = self.prompt_for(
+            doc,
+            (ctx.offset - len(ctx.prefix), ctx.offset),
+            (ctx.offset, ctx.offset + len(ctx.suffix)),
+            limits,
+            extra=ctx.extra,
         )
-        if bos is not None:  # models trained with <bos> at position 0 (Gemma, Llama) need it there
-            prompt = replace(prompt, ids=[bos, *prompt.ids])
-        elif not prompt.ids:  # a prefix-only prompt at the very start of a file: begin a new document
-            prompt = replace(prompt, ids=[self.engine.eos_id])
         lap("prompt")
         stop = line_stop if ctx.kind is CompletionKind.LINE else block_stop(_min_indent(ctx))
         key = (tuple(prompt.ids), ctx.kind, limits.max_tokens, limits.temperature, prompt.healed)
@@ -214,6 +202,43 @@ class Pipeline:
             max_tokens=max_tokens, timeout_ms=g.timeout_ms, temperature=g.temperature, top_p=self.top_p
         )
 
+    def prompt_for(
+        self,
+        doc: Document,
+        prefix_span: tuple[int, int],
+        suffix_span: tuple[int, int],
+        limits: DecodeLimits,
+        lead: str = "",
+        extra: str = "",
+        heal: bool | None = None,
+    ) -> Prompt:
+        """The one prompt builder of every feature (completion, snippets, repairs).
+
+        The model reads the document only through its redacted view, cut at the given str offsets;
+        `lead` ends the prefix (a snippet's indentation or opening quotes), `extra` is context from
+        outside the prefix window. The budget leaves room for `limits.max_tokens`; the suffix is used
+        only when the model fills in the middle; models trained with <bos> at position 0 (Gemma,
+        Llama) get it there.
+        """
+        view = model_view(doc)
+        prefix = view.slice(*prefix_span) + lead
+        suffix = view.slice(*suffix_span) if self.fim else ""
+        prompt = build_fim_prompt(
+            self.engine,
+            self.fim,
+            prefix,
+            suffix,
+            self.prompt_budget(limits),
+            view.redact(extra) if extra else "",
+            self.token_healing if heal is None else heal,
+            step=PROMPT_STEP,
+        )
+        if self.engine.bos_id is not None:
+            return replace(prompt, ids=[self.engine.bos_id, *prompt.ids])
+        if not prompt.ids:  # a prefix-only prompt at the very start of a file: begin a new document
+            return replace(prompt, ids=[self.engine.eos_id])
+        return prompt
+
     def prompt_budget(self, limits: DecodeLimits) -> int:
         """Prompt tokens: what the context window leaves after the completion's cap, or fewer if asked."""
         room = self.engine.context_length - limits.max_tokens - (self.engine.bos_id is not None)
@@ -252,7 +277,4 @@ class Pipeline:
     def _breaks_parse(self, doc: Document, edit: Edit) -> bool:
         if doc.tree is None or doc.spec is None or len(doc.text) > PARSE_CHECK_MAX_CHARS:
             return False
-        parser = self._parsers.get(id(doc.spec.language))
-        if parser is None:
-            parser = self._parsers[id(doc.spec.language)] = tree_sitter.Parser(doc.spec.language)
-        return adds_parse_errors(parser, doc.tree, doc.source, doc.text, edit)
+        return adds_parse_errors(parser_for(doc.spec.language), doc.tree, doc.source, doc.text, edit)

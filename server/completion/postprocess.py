@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import tree_sitter
 
+from ..text.syntax_tree import indent_width
+
 _CLOSING_ONLY = re.compile(r"^\W*$")
 # A block completion longer than this is almost never what the user wanted from one keystroke.
 MAX_BLOCK_LINES = 30
@@ -25,10 +27,6 @@ def line_stop(text: str) -> int | None:
     return newline if newline >= 0 else None
 
 
-def _indent_width(line: str) -> int:
-    return len(line) - len(line.lstrip(" \t"))
-
-
 def block_stop(min_indent: int):
     """Block completions end when a later line dedents below the block body, or grow too long."""
 
@@ -36,7 +34,7 @@ def block_stop(min_indent: int):
         lines = text.split("\n")
         start = 0
         for number, line in enumerate(lines[:-1]):  # the last line may still be growing
-            if number > 0 and line.strip() and _indent_width(line) < min_indent:
+            if number > 0 and line.strip() and indent_width(line) < min_indent:
                 return max(start - 1, 0)
             if number >= MAX_BLOCK_LINES:
                 return max(start - 1, 0)

@@ -1,4 +1,4 @@
-"""Pipeline results -> lsprotocol types. The only module besides lsp.py that knows lsprotocol."""
+"""Pipeline and assist results -> lsprotocol types, and client input -> the server's own types."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from lsprotocol import types as lsp
 
 from ..assist.hints import Hint
-from ..assist.snippets import TITLES, SnippetKind
-from ..assist.syntax import QuickFix, SyntaxProblem
+from ..assist.snippets import SnippetKind
+from ..assist.syntax import FixOrigin, QuickFix, SyntaxProblem
 from ..completion.pipeline import Outcome, Suggestion
 from ..completion.postprocess import Edit
 from ..text.documents import Document, Position, PositionEncoding, TextChange
+from .commands import TITLES, command_id, fix_title, is_preferred
 
 _WORD_TAIL = re.compile(r"\w+$")
 
@@ -103,7 +104,8 @@ def _diagnostic(doc: Document, start: int, end: int, message: str, code: str, hi
     )
 
 
-def diagnostics(doc: Document, problems: list[SyntaxProblem], hints: list[Hint]) -> list[lsp.Diagnostic]:
+def to_diagnostics(doc: Document, problems: list[SyntaxProblem], hints: list[Hint]) -> list[lsp.Diagnostic]:
+    """Syntax problems are errors; model hints are information, never louder than a linter."""
     out = [_diagnostic(doc, p.start, p.end, p.message, p.code, False) for p in problems]
     return out + [_diagnostic(doc, h.start, h.end, h.message, h.code, True) for h in hints]
 
@@ -122,17 +124,17 @@ def code_actions(
 ) -> list[lsp.CodeAction]:
     actions = [
         lsp.CodeAction(
-            title=f.title,
+            title=fix_title(f),
             kind=lsp.CodeActionKind.QuickFix,
-            diagnostics=[_diagnostic(doc, f.start, f.end, f.message, f.code, f.code.startswith("hint-"))],
+            diagnostics=[_diagnostic(doc, f.start, f.end, f.message, f.code, f.origin is FixOrigin.HINT)],
             edit=workspace_edit(doc, f.edit),
-            is_preferred=not f.title.startswith("Repair"),
+            is_preferred=is_preferred(f),
         )
         for f in fixes
     ]
     args = [doc.uri, cursor.line, cursor.character, doc.version]
     for kind in snippets:
-        command = lsp.Command(title=TITLES[kind], command=kind.command, arguments=args)
+        command = lsp.Command(title=TITLES[kind], command=command_id(kind), arguments=args)
         actions.append(
             lsp.CodeAction(title=TITLES[kind], kind=lsp.CodeActionKind.RefactorRewrite, command=command)
         )

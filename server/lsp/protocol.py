@@ -1,8 +1,10 @@
-"""JSON-RPC errors for requests pygls would otherwise drop, and the pygls bookkeeping this server
-does without.
+"""JSON-RPC errors for requests pygls would otherwise drop, the pygls bookkeeping this server
+does without, and the one place that reads pygls internals.
 
 Wrongly typed params, requests before `initialize` and after `shutdown` each get a JSON-RPC error;
-a malformed notification is dropped with one log line, never with an error popup.
+a malformed notification is dropped with one log line, never with an error popup. Where pygls
+2.1 has no public way (a request's cancellation, whether `shutdown` came), this class answers
+from its internals, so nothing else in the server touches them.
 """
 
 from __future__ import annotations
@@ -156,3 +158,17 @@ class GptLspProtocol(LanguageServerProtocol):
 
     def _reply_error(self, msg_id: Any, code: int, text: str) -> None:
         self._send_response(msg_id, error=lsp.ResponseError(code=int(code), message=text))
+
+    @property
+    def shutdown_requested(self) -> bool:
+        """Whether the client sent `shutdown` (pygls records it privately)."""
+        return bool(self._shutdown)
+
+    def cancel_check(self) -> Callable[[], bool]:
+        """For the request being dispatched now: a check that turns true once the client cancels it.
+
+        pygls cancels a handler's future on `$/cancelRequest` but lets an async executeCommand
+        handler run on, and offers no public handle on that future; this looks it up once.
+        """
+        future = self._request_futures.get(self.msg_id or "")
+        return lambda: future is not None and future.cancelled()

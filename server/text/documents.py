@@ -24,6 +24,7 @@ import tree_sitter
 
 from .languages import LanguageSpec, language_for
 from .positions import Position, PositionEncoding, TextIndex
+from .syntax_tree import parser_for
 
 __all__ = ["Document", "DocumentStore", "Position", "PositionEncoding", "TextChange", "TextIndex"]
 
@@ -115,6 +116,14 @@ class Document:
         """utf-8 byte offset of a `text` index, as tree-sitter counts."""
         return self.index.byte_offset(offset)
 
+    def str_offset(self, byte: int) -> int:
+        """`text` index of a utf-8 byte offset into `source` (tree-sitter counts bytes)."""
+        return byte if self.index.is_ascii else len(self.source[:byte].decode("utf-8", "replace"))
+
+    def text_of(self, node: tree_sitter.Node) -> str:
+        """The source text a syntax node spans."""
+        return self.source[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
     def line_text(self, line: int) -> str:
         """A line without its line break; empty for lines that do not exist."""
         if line < 0 or line >= self.index.line_count:
@@ -199,12 +208,11 @@ class DocumentStore:
         self.parse_timeout_ms = parse_timeout_ms
         self.max_trees = max_trees
         self._docs: dict[str, Document] = {}
-        self._parsers: dict[int, tree_sitter.Parser] = {}  # one per grammar, used under `_parse_lock`
         self._timed_out_len: dict[str, int] = {}  # text length at which a parse ran out of time
         self._reasons: dict[str, str | None] = {}  # last fallback reason logged per document
         self._with_trees: OrderedDict[str, Document] = OrderedDict()  # least recently parsed first
         self._trees_lock = threading.Lock()  # guards `_with_trees`; held only briefly
-        self._parse_lock = threading.Lock()  # one parse at a time: parsers are not thread-safe
+        self._parse_lock = threading.Lock()  # one parse at a time: the chunk feed is shared
         self._feed = _ChunkFeed()
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
@@ -315,9 +323,7 @@ class DocumentStore:
     def _run_parser(
         self, uri: str, spec: LanguageSpec, source: bytes, old_tree: tree_sitter.Tree | None
     ) -> tree_sitter.Tree | None:
-        parser = self._parsers.get(id(spec.language))
-        if parser is None:
-            parser = self._parsers[id(spec.language)] = tree_sitter.Parser(spec.language)
+        parser = parser_for(spec.language)
         deadline = time.perf_counter() + self.parse_timeout_ms / 1000
         read, done = self._feed.reader(source)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import sys
 
-from gpt_lsp.inference import engine
 from gpt_lsp.cli import main
+from gpt_lsp.inference import engine
 
 LOG = sys.argv.pop(1)
 _run_graph = engine.Engine.run_graph

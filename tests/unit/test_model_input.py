@@ -11,10 +11,9 @@ import base64
 import hashlib
 
 import pytest
-import tree_sitter
 
 from gpt_lsp.assist.hints import find_hints
-from gpt_lsp.assist.snippets import COMMAND_KINDS, generate_snippet, plan_repair, plan_snippet
+from gpt_lsp.assist.snippets import ACTION_KINDS, generate_snippet, plan_repair, plan_snippet
 from gpt_lsp.completion.pipeline import Pipeline
 from gpt_lsp.inference.engine import DecodeLimits, Engine
 from gpt_lsp.privacy.model_input import ModelView, model_view
@@ -152,7 +151,7 @@ def test_a_private_key_straddling_the_cursor_is_never_completed_in(engine, doc):
     assert not any(piece in before + after for piece in SECRET_PIECES)
 
 
-@pytest.mark.parametrize("kind", COMMAND_KINDS, ids=[k.value for k in COMMAND_KINDS])
+@pytest.mark.parametrize("kind", ACTION_KINDS, ids=[k.value for k in ACTION_KINDS])
 def test_snippets(engine, doc, kind):
     plans = (
         plan_snippet(doc, kind, Position(line, col)) for line in range(doc.line_count) for col in (0, 4, 8)
@@ -160,7 +159,7 @@ def test_snippets(engine, doc, kind):
     plan = next((p for p in plans if p is not None), None)
     assert plan is not None, f"{kind} applies nowhere in the test document"
     spy = Spy(engine)
-    generate_snippet(engine, doc, plan, DecodeLimits(8, 2000), tree_sitter.Parser(doc.spec.language))
+    generate_snippet(Pipeline(engine, GenerationSettings()), doc, plan, DecodeLimits(8, 2000))
     spy.assert_no_secret()
 
 
@@ -171,11 +170,7 @@ def test_repair_of_a_line_holding_a_secret(engine):
     start, end = doc.index.line_span(line)
     spy = Spy(engine)
     generate_snippet(
-        engine,
-        doc,
-        plan_repair(doc, start, end),
-        DecodeLimits(8, 2000),
-        tree_sitter.Parser(doc.spec.language),
+        Pipeline(engine, GenerationSettings()), doc, plan_repair(doc, start, end), DecodeLimits(8, 2000)
     )
     spy.assert_no_secret()
     assert any("<redacted:" in text for text in spy.seen)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from gpt_lsp.lsp.server import create_server
+from gpt_lsp.lsp.handlers import create_server
 
 
 class Wire:

@@ -3,18 +3,18 @@ scripted engine whose answer is fixed, so every rule is pinned down without a mo
 
 from __future__ import annotations
 
-import tree_sitter
-
 from gpt_lsp.assist.snippets import (
     SnippetKind,
     available_snippets,
     generate_snippet,
-    parse_options,
     plan_repair,
     plan_snippet,
 )
+from gpt_lsp.completion.pipeline import Pipeline
 from gpt_lsp.completion.prompt import FimIds
 from gpt_lsp.inference.engine import DecodeLimits, Generation
+from gpt_lsp.lsp.commands import parse_options
+from gpt_lsp.settings import GenerationSettings
 from gpt_lsp.text.documents import DocumentStore, Position
 
 K = SnippetKind
@@ -49,8 +49,10 @@ class ScriptedEngine:
     """One token per character; each generate() returns the next scripted answer through the stop rule."""
 
     fim = FimIds(-1, -2, -3)
+    completion_prompt = "fim"
     context_length = 512
     bos_id = None  # a model trained without <bos>
+    eos_id = 0
 
     def __init__(self, *answers: str) -> None:
         self.answers = list(answers)
@@ -71,6 +73,10 @@ class ScriptedEngine:
         return Generation(text[:cut] if cut is not None else text, len(text), "stop_rule", 1.0)
 
 
+def pipeline_of(engine: ScriptedEngine) -> Pipeline:
+    return Pipeline(engine, GenerationSettings())  # snippets use the completion pipeline's prompt
+
+
 def doc_of(text: str, language_id: str = "python", uri: str = "file:///t.py"):
     return DocumentStore().open(uri, language_id, 1, text)
 
@@ -79,8 +85,7 @@ def run(doc, kind, position, *answers, n=1):
     plan = plan_snippet(doc, kind, position)
     assert plan is not None
     engine = ScriptedEngine(*answers)
-    parser = tree_sitter.Parser(doc.spec.language)
-    outcome = generate_snippet(engine, doc, plan, DecodeLimits(64, 1000), parser, n)
+    outcome = generate_snippet(pipeline_of(engine), doc, plan, DecodeLimits(64, 1000), n)
     return outcome, engine
 
 
@@ -183,10 +188,9 @@ def test_several_candidates_are_deduplicated():
 def test_a_repair_is_kept_only_when_it_makes_the_region_parse():
     doc = doc_of("x = 1 +\ny = 2\n")
     plan = plan_repair(doc, 6, 7)
-    parser = tree_sitter.Parser(doc.spec.language)
-    good = generate_snippet(ScriptedEngine("x = 1 + 1\n"), doc, plan, DecodeLimits(64, 1000), parser)
+    good = generate_snippet(pipeline_of(ScriptedEngine("x = 1 + 1\n")), doc, plan, DecodeLimits(64, 1000))
     assert [apply(doc, e) for e in good.edits] == ["x = 1 + 1\ny = 2\n"]
-    bad = generate_snippet(ScriptedEngine("x = 1 *\n"), doc, plan, DecodeLimits(64, 1000), parser)
+    bad = generate_snippet(pipeline_of(ScriptedEngine("x = 1 *\n")), doc, plan, DecodeLimits(64, 1000))
     assert bad.edits == []
 
 
