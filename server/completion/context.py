@@ -26,7 +26,7 @@ import tree_sitter
 
 from ..text.documents import Document, Position
 from ..text.languages import LanguageSpec
-from ..text.syntax_tree import indent_of, indent_width
+from ..text.syntax_tree import indent_width
 
 _ONLY_CLOSERS = re.compile(r"^\W*$")  # llm-ls: nothing but punctuation/space right of the cursor
 _WORD_CHAR = re.compile(r"\w")
@@ -54,7 +54,6 @@ class CompletionContext:
     extra: str  # imports and enclosing signatures outside the prefix window, one per line; "" if none
     line_prefix: str  # current line up to the cursor
     line_suffix: str  # rest of the current line, without its line break
-    indent: str  # leading whitespace of the current line
     offset: int  # cursor as an index into Document.text
 
 
@@ -65,8 +64,6 @@ def analyze(doc: Document, position: Position, prefix_window_chars: int = 4000) 
     line = index.line_of(offset)
     line_start, line_end = index.line_span(line)
     line_prefix, line_suffix = text[line_start:offset], text[offset:line_end]
-    full_line = text[line_start:line_end]
-    indent = indent_of(full_line)
     window_start = _window_start(doc, offset, prefix_window_chars)
     kind, reason = _gate(doc, offset, line, line_prefix, line_suffix)
     extra = _extra_context(doc, offset, window_start) if kind is not CompletionKind.EMPTY else ""
@@ -78,7 +75,6 @@ def analyze(doc: Document, position: Position, prefix_window_chars: int = 4000) 
         extra=extra,
         line_prefix=line_prefix,
         line_suffix=line_suffix,
-        indent=indent,
         offset=offset,
     )
 

@@ -129,7 +129,7 @@ def toggle(ls: GptLanguageServer) -> bool:
 
 
 def shutdown(ls: GptLanguageServer, params: Any = None) -> None:
-    ls.shutdown()
+    ls.stop_features()
 
 
 def exit_(ls: GptLanguageServer, params: Any = None) -> None:

@@ -96,6 +96,17 @@ class GptLspProtocol(LanguageServerProtocol):
         if handler is not None:
             yield handler, (params,), None
 
+    @lsp_method(lsp.SHUTDOWN)
+    def lsp_shutdown(self, *args: Any):
+        """pygls cancels the pending requests while iterating over its table of futures, and each
+        cancel runs the forget callback below, which takes an entry out: the shutdown request then
+        failed with "dictionary changed size". Cancel them here first, over a copy."""
+        current = self.msg_id
+        for msg_id, future in list(self._request_futures.items()):
+            if msg_id != current and not future.done():
+                future.cancel()
+        return (yield from super().lsp_shutdown(*args))
+
     @lsp_method(lsp.WORKSPACE_EXECUTE_COMMAND)
     def lsp_workspace__execute_command(self, params: lsp.ExecuteCommandParams):
         """`arguments: null` means no arguments: a command that needs some answers -32602, not -32603."""

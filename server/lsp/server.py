@@ -148,6 +148,8 @@ class GptLanguageServer(LanguageServer):
             "candidates": [e.text for e in outcome.edits] if outcome else [],
         }
 
-    def shutdown(self) -> None:
+    def stop_features(self) -> None:
+        """The client sent `shutdown`: stop pending diagnostics and decodes (pygls' own `shutdown`
+        closes the transport, later, on exit)."""
         self.assist.shutdown()
         self.session.shutdown()

@@ -107,7 +107,7 @@ def test_fields_of_the_context() -> None:
     _, ctx = at_cursor("python", "def f():\n    x = fo|(1)\n")
     assert ctx.prefix == "def f():\n    x = fo"
     assert ctx.suffix == "(1)\n"
-    assert (ctx.line_prefix, ctx.line_suffix, ctx.indent) == ("    x = fo", "(1)", "    ")
+    assert (ctx.line_prefix, ctx.line_suffix) == ("    x = fo", "(1)")
     assert ctx.offset == len("def f():\n    x = fo")
 
 

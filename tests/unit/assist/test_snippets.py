@@ -13,7 +13,6 @@ from gpt_lsp.assist.snippets import (
 from gpt_lsp.completion.pipeline import Pipeline
 from gpt_lsp.completion.prompt import FimIds
 from gpt_lsp.inference.engine import DecodeLimits, Generation
-from gpt_lsp.lsp.commands import parse_options
 from gpt_lsp.settings import GenerationSettings
 from gpt_lsp.text.documents import DocumentStore, Position
 
@@ -192,11 +191,3 @@ def test_a_repair_is_kept_only_when_it_makes_the_region_parse():
     assert [apply(doc, e) for e in good.edits] == ["x = 1 + 1\ny = 2\n"]
     bad = generate_snippet(pipeline_of(ScriptedEngine("x = 1 *\n")), doc, plan, DecodeLimits(64, 1000))
     assert bad.edits == []
-
-
-def test_command_options_default_to_one_greedy_candidate():
-    assert parse_options(()) == (1, 0.0)
-    assert parse_options(({"candidates": 3, "temperature": 0.7},)) == (3, 0.7)
-    assert parse_options((2,)) == (2, 0.0)
-    assert parse_options(({"candidates": "many"},)) == (1, 0.0)
-    assert parse_options(({"candidates": 99},)) == (5, 0.0)
