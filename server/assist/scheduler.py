@@ -14,6 +14,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..completion.postprocess import Edit
 from ..inference.engine import DecodeLimits
@@ -47,6 +48,20 @@ REPAIRABLE = frozenset(
         "expected-colon",
     }
 )
+
+
+@dataclass(frozen=True)
+class SnippetRequest:
+    """A snippet action asked for at a position of one document version."""
+
+    kind: SnippetKind
+    uri: str
+    position: Position
+    version: int
+    candidates: int = 1  # greedy first, then sampled
+    temperature: float = 0.0
+
+
 Publisher = Callable[[Document, list[SyntaxProblem], list[Hint]], None]
 
 
@@ -192,16 +207,10 @@ class Assist:
         return [QuickFix(FixOrigin.REPAIR, edit, problem.start, problem.end, problem.code, problem.message)]
 
     async def run_snippet(
-        self,
-        kind: SnippetKind,
-        uri: str,
-        position: Position,
-        version: int,
-        n: int,
-        temperature: float,
-        cancelled: Callable[[], bool],
+        self, request: SnippetRequest, cancelled: Callable[[], bool]
     ) -> tuple[Document | None, SnippetOutcome | None, str]:
-        """Generate `kind` at `position` on the worker; (doc, outcome, message) — outcome None when refused."""
+        """Generate on the worker; (doc, outcome, message) — outcome None when refused."""
+        kind, uri, position, version = request.kind, request.uri, request.position, request.version
         doc = self.documents.get(uri)
         if doc is None:
             return None, None, "the document is not open"
@@ -219,7 +228,7 @@ class Assist:
                 f"{kind.value} does not apply here" if doc.tree is not None else f"no syntax tree ({why})",
             )
         self.session.set_status("generating", kind.value, uri)
-        outcome = await self._snippet_job(doc, plan, n, temperature, cancelled)
+        outcome = await self._snippet_job(doc, plan, request.candidates, request.temperature, cancelled)
         self.session.set_status("ready", outcome.message, uri)
         return doc, outcome, outcome.message
 

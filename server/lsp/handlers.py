@@ -11,6 +11,7 @@ from typing import Any
 from lsprotocol import types as lsp
 
 from .. import __version__
+from ..assist.scheduler import SnippetRequest
 from ..assist.snippets import SnippetKind
 from ..privacy.secret_files import WorkspaceIgnores
 from ..text.documents import Position
@@ -102,8 +103,8 @@ async def snippet_action(
     """workspace/executeCommand of a snippet action: generate, pick, apply to the version it was made for."""
     cancelled = ls.gpt_protocol.cancel_check()  # pygls runs a cancelled executeCommand to its end
     n, temperature = parse_options(options)
-    position = Position(max(line, 0), max(character, 0))
-    return await ls.run_snippet_command(kind, uri, position, version, n, temperature, cancelled)
+    request = SnippetRequest(kind, uri, Position(max(line, 0), max(character, 0)), version, n, temperature)
+    return await ls.run_snippet_command(request, cancelled)
 
 
 def status(ls: GptLanguageServer) -> dict:

@@ -17,13 +17,12 @@ from pygls.lsp.server import LanguageServer
 
 from .. import __version__
 from ..assist.hints import Hint
-from ..assist.scheduler import Assist
-from ..assist.snippets import SnippetKind
+from ..assist.scheduler import Assist, SnippetRequest
 from ..assist.syntax import SyntaxProblem
 from ..completion.postprocess import Edit
 from ..session import Session, Status
 from ..settings import SettingsError, parse_settings
-from ..text.documents import Document, Position
+from ..text.documents import Document
 from .commands import TITLES, candidate_label
 from .convert import to_diagnostics, workspace_edit
 from .memory import MemoryReleaser
@@ -117,24 +116,18 @@ class GptLanguageServer(LanguageServer):
         titles = [item.title for item in items]
         return edits[titles.index(picked.title)] if picked and picked.title in titles else None
 
-    async def run_snippet_command(
-        self,
-        kind: SnippetKind,
-        uri: str,
-        position: Position,
-        version: int,
-        n: int,
-        temperature: float,
-        cancelled: Callable[[], bool],
-    ) -> dict:
+    async def run_snippet_command(self, request: SnippetRequest, cancelled: Callable[[], bool]) -> dict:
         """Generate, let the user pick a candidate, and apply it only to the version it was made for."""
-        doc, outcome, message = await self.assist.run_snippet(
-            kind, uri, position, version, n, temperature, cancelled
-        )
+        doc, outcome, message = await self.assist.run_snippet(request, cancelled)
         edit = await self.choose_candidate(outcome.edits) if doc and outcome and outcome.edits else None
         applied = False
-        if edit is not None and doc is not None and not cancelled() and self.session.is_current(uri, version):
-            params = lsp.ApplyWorkspaceEditParams(workspace_edit(doc, edit), label=TITLES[kind])
+        if (
+            edit is not None
+            and doc is not None
+            and not cancelled()
+            and self.session.is_current(request.uri, request.version)
+        ):
+            params = lsp.ApplyWorkspaceEditParams(workspace_edit(doc, edit), label=TITLES[request.kind])
             response = await self.workspace_apply_edit_async(params)
             applied = response.applied
             message = "applied" if applied else response.failure_reason or "the editor refused the edit"

@@ -7,7 +7,6 @@ wrote, so handler registration, capabilities and the session/assist wiring are c
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
@@ -15,30 +14,9 @@ import pytest
 from gpt_lsp.lsp.commands import CMD_STATUS, CMD_TOGGLE, SNIPPET_COMMANDS
 from gpt_lsp.lsp.handlers import create_server
 
+from .wire import Wire, feed
+
 URI = "file:///p/app.py"
-
-
-class Wire:
-    """Collects what the server writes; `messages` decodes the JSON-RPC bodies."""
-
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.sent.append(data)
-
-    def close(self) -> None:
-        pass
-
-    def messages(self) -> list[dict[str, Any]]:
-        raw = b"".join(self.sent)
-        out = []
-        while raw:
-            header, _, rest = raw.partition(b"\r\n\r\n")
-            length = int(header.split(b"Content-Length:")[1].split(b"\r\n")[0])
-            out.append(json.loads(rest[:length]))
-            raw = rest[length:]
-        return out
 
 
 @pytest.fixture
@@ -48,11 +26,6 @@ def server(tmp_path):
     ls.protocol.set_writer(wire)
     yield ls, wire
     ls.stop_features()
-
-
-def feed(ls, message: dict) -> None:
-    message = {"jsonrpc": "2.0", **message}
-    ls.protocol.handle_message(json.loads(json.dumps(message), object_hook=ls.protocol.structure_message))
 
 
 def reply(wire: Wire, msg_id: int) -> dict:

@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from gpt_lsp.lsp.handlers import create_server
 
-
-class Wire:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.sent.append(data)
-
-    def close(self) -> None:
-        pass
-
-
-def feed(ls, message: dict) -> None:
-    ls.protocol.handle_message(json.loads(json.dumps(message), object_hook=ls.protocol.structure_message))
+from .wire import Wire, feed
 
 
 async def test_notifications_and_commands_leave_no_futures_behind(tmp_path) -> None:
