@@ -17,7 +17,9 @@ from typing import Any
 from gpt_lsp.model.checkpoint import TOKENIZER
 from gpt_lsp.model.lora import merged_copy
 from gpt_lsp.model.presets import TrainPreset
-from gpt_lsp.model.train import TrainJob, finish, say
+from gpt_lsp.model.train import finish
+from gpt_lsp.model.training_loop import TrainJob
+from gpt_lsp.model.training_report import say
 
 ADAPTER = "adapter.safetensors"  # in OUT/ (float16, to ship) and in OUT/checkpoint/ (float32, to resume)
 

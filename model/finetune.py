@@ -8,7 +8,7 @@ infilling the editor relies on. A base whose tokenizer lacks the FIM sentinels g
 
 `--lora` trains low-rank adapters (Hu et al. 2021, arXiv 2106.09685) on the attention and MLP
 projections instead of all weights; checkpoints always hold the merged model, so export and serving
-never see adapters. The training loop is `train.fit`; this module only prepares the model.
+never see adapters. The training loop is `training_loop.fit`; this module only prepares the model.
 
 BASE may also name a pretrained base (`gemma3-270m`, from its registry package) or the code-tuned
 model built from it (`gemma-code`). Their presets set a LoRA rank: then checkpoints hold only the
@@ -34,21 +34,14 @@ from gpt_lsp.model.adapter_training import (
     trimmed,
 )
 from gpt_lsp.model.checkpoint import TOKENIZER, TrainError, find_checkpoint, read_trainer_state
+from gpt_lsp.model.distributed import setup_distributed
 from gpt_lsp.model.export import SUPPORTED_MODEL_TYPES
 from gpt_lsp.model.lora import apply_lora, merged_copy
 from gpt_lsp.model.model_config import read_config, write_config
 from gpt_lsp.model.presets import FINETUNE_PRESETS, TrainPreset, get_preset
-from gpt_lsp.model.train import (
-    TrainJob,
-    add_common_options,
-    fim_config,
-    finish,
-    fit,
-    prepare_data,
-    run_reporting_errors,
-    say,
-    setup_distributed,
-)
+from gpt_lsp.model.train import add_common_options, fim_config, finish, prepare_data, run_reporting_errors
+from gpt_lsp.model.training_loop import TrainJob, fit
+from gpt_lsp.model.training_report import say
 from gpt_lsp.model_dir import CONFIG_NAME
 
 # Named bases and the preset each starts with: the shipped recipe on the pretrained base, and a short
