@@ -90,6 +90,7 @@ def finish_adapter(
     status = finish(job, merged if hash_file else model, result, False, hash_file)
     if status != 0 or not export or result["stopped"] != "done" or not job.dist.is_main:
         return status
+    assert merged is not None  # made above whenever export is on
     merged.save_pretrained(job.out / "merged")
     job.tokenizer.save(str(job.out / "merged" / TOKENIZER))
     from gpt_lsp.model.export import ExportError, export_checkpoint

@@ -47,8 +47,7 @@ def build_model(preset: TrainPreset, vocab_size: int, eos_id: int, pad_id: int |
 
     torch.manual_seed(preset.seed)
     if preset.model_type == "gpt2":
-        dropout = {"resid_pdrop": preset.dropout, "embd_pdrop": preset.dropout, "attn_pdrop": preset.dropout}
-        config = GPT2Config(
+        gpt2 = GPT2Config(
             vocab_size=vocab_size,
             n_positions=preset.context_length,
             n_embd=preset.n_embd,
@@ -57,11 +56,13 @@ def build_model(preset: TrainPreset, vocab_size: int, eos_id: int, pad_id: int |
             bos_token_id=eos_id,
             eos_token_id=eos_id,
             pad_token_id=pad_id,
-            **dropout,
+            resid_pdrop=preset.dropout,
+            embd_pdrop=preset.dropout,
+            attn_pdrop=preset.dropout,
         )
-        return GPT2LMHeadModel(config)
+        return GPT2LMHeadModel(gpt2)
     if preset.model_type == "llama":
-        config = LlamaConfig(
+        llama = LlamaConfig(
             vocab_size=vocab_size,
             hidden_size=preset.n_embd,
             intermediate_size=64 * math.ceil(preset.n_embd * 8 / 3 / 64),  # SwiGLU: 2/3 of 4x, rounded
@@ -75,7 +76,7 @@ def build_model(preset: TrainPreset, vocab_size: int, eos_id: int, pad_id: int |
             eos_token_id=eos_id,
             pad_token_id=pad_id,
         )
-        return LlamaForCausalLM(config)
+        return LlamaForCausalLM(llama)
     raise TrainError(f"preset {preset.name!r}: unknown model_type {preset.model_type!r}; use gpt2 or llama")
 
 
