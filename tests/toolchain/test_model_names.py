@@ -121,3 +121,20 @@ def test_a_file_that_is_no_gguf_is_named_as_such(workspace: Path, command: str) 
     result = gpt_lsp(workspace, command, "notes.txt", *(["src", "--all-files"] if command == "eval" else []))
     assert result.returncode != 0
     assert "notes.txt: neither a model directory nor a GGUF file" in result.stderr
+
+
+@pytest.mark.slow
+def test_finetune_takes_a_model_name_as_base(workspace: Path) -> None:
+    pytest.importorskip("torch")
+    out = workspace / "ft-tiny"
+    argv = ("finetune", "tiny", "src", "--out", str(out), "--max-steps", "1", "--batch-size", "1")
+    result = gpt_lsp(workspace, *argv, "--no-export")
+    assert result.returncode == 0, result.stderr
+    state = json.loads((out / "checkpoint" / "trainer.json").read_text())
+    assert state["base"] == str((default_model_path() / "checkpoint").resolve()) and state["step"] == 1
+
+
+def test_finetune_names_a_base_it_cannot_find(workspace: Path) -> None:
+    result = gpt_lsp(workspace, "finetune", "no-such-model", "src", "--out", str(workspace / "ft-none"))
+    assert result.returncode == 2
+    assert "no-such-model: no config.json" in result.stderr
