@@ -8,6 +8,7 @@ print from onnxruntime, tokenizers or tree-sitter can never corrupt the wire (py
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
@@ -136,9 +137,17 @@ def command_of(argv: list[str]) -> str | None:
 
 
 def missing_extra(err: ModuleNotFoundError) -> str | None:
-    """The extra that brings the module `err` names, or None when it is none of the toolchain's."""
+    """The extra that brings the package `err` found missing; None when it is none of the extras'
+    or is installed after all (a broken install keeps its traceback: reinstalling would not help)."""
     top = (err.name or "").partition(".")[0]
-    return "train" if top in TRAIN_EXTRA else "gemma" if top in GEMMA_EXTRA else None
+    extra = "train" if top in TRAIN_EXTRA else "gemma" if top in GEMMA_EXTRA else None
+    if extra is None:
+        return None
+    try:
+        installed = importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):  # refused by an import hook, or None in sys.modules
+        installed = False
+    return None if installed else extra
 
 
 def build_parser(with_toolchain: bool = True) -> argparse.ArgumentParser:

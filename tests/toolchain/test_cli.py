@@ -6,6 +6,7 @@ PYTHONPATH whose import hook refuses the extras' packages, the way a missing pac
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -89,11 +90,18 @@ def test_a_toolchain_command_without_the_toolchain_says_so_in_one_line(tmp_path:
     assert lines == [f"gpt-lsp {argv[0]}: needs the toolchain: pip install 'gpt-lsp[train]'"]
 
 
-def test_each_missing_package_names_its_extra() -> None:
+def test_each_missing_package_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert missing_extra(ModuleNotFoundError("x", name="gguf")) == "gemma"
     assert missing_extra(ModuleNotFoundError("x", name="torch.distributed")) == "train"
     assert missing_extra(ModuleNotFoundError("x", name="yaml")) is None
     assert missing_extra(ModuleNotFoundError("x")) is None
+
+
+def test_an_installed_but_broken_extra_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch is there but one of its parts is not: telling the user to install it would mislead."""
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    assert missing_extra(ModuleNotFoundError("x", name="torch._C")) is None
 
 
 def test_a_missing_module_that_is_no_extra_keeps_its_traceback(tmp_path: Path) -> None:
