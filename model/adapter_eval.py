@@ -126,7 +126,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     _, valid = load_corpus([args.corpus], "python", 0)
     model, tokenizer = load(args.checkpoint, args.adapter)
-    report = {"checkpoint": str(args.checkpoint), "adapter": str(args.adapter) if args.adapter else None}
+    report: dict[str, Any] = {
+        "checkpoint": str(args.checkpoint),
+        "adapter": str(args.adapter) if args.adapter else None,
+    }
     report["precision"] = "fp32" if args.fp32 else "bf16 autocast"
     autocast = contextlib.nullcontext() if args.fp32 else torch.autocast("cpu", dtype=torch.bfloat16)
     with autocast:

@@ -17,7 +17,9 @@ from typing import Any
 from gpt_lsp.model.checkpoint import TOKENIZER
 from gpt_lsp.model.lora import merged_copy
 from gpt_lsp.model.presets import TrainPreset
-from gpt_lsp.model.train import TrainJob, finish, say
+from gpt_lsp.model.train import finish
+from gpt_lsp.model.training_loop import TrainJob
+from gpt_lsp.model.training_report import say
 
 ADAPTER = "adapter.safetensors"  # in OUT/ (float16, to ship) and in OUT/checkpoint/ (float32, to resume)
 
@@ -88,6 +90,7 @@ def finish_adapter(
     status = finish(job, merged if hash_file else model, result, False, hash_file)
     if status != 0 or not export or result["stopped"] != "done" or not job.dist.is_main:
         return status
+    assert merged is not None  # made above whenever export is on
     merged.save_pretrained(job.out / "merged")
     job.tokenizer.save(str(job.out / "merged" / TOKENIZER))
     from gpt_lsp.model.export import ExportError, export_checkpoint

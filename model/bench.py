@@ -93,7 +93,9 @@ async def bench_server(
     client.feature("gpt-lsp/status")(lambda p: ready.set() if p.state in ("ready", "error") else None)
     model_args = ["--model", str(model_dir)] if model_dir else []
     await client.start_io(sys.executable, "-m", "gpt_lsp", "--stdio", *model_args)
-    pid = client._server.pid  # type: ignore[attr-defined]
+    server = client._server  # the child process pygls started
+    assert server is not None
+    pid = server.pid
     options = options or {
         "model": {"variant": variant, "threads": threads},
         "generation": {"timeoutMs": 2000},
@@ -201,7 +203,7 @@ def _print_peers(model_dir: Any, threads: int, context: int) -> None:
     ours = [r for r in results if r.runtime.startswith("gpt-lsp") and r.decode_ms_per_token]
     best = min(ours, key=lambda r: r.decode_ms_per_token or 0.0)
     for r in results:
-        if r.decode_ms_per_token and not r.runtime.startswith("gpt-lsp"):
+        if r.decode_ms_per_token and best.decode_ms_per_token and not r.runtime.startswith("gpt-lsp"):
             print(
                 f"  {r.runtime} / {best.runtime}: {r.decode_ms_per_token / best.decode_ms_per_token:.2f}x per token"
             )

@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     # client sends it straight to the server, then gpt-lsp answers the same keystroke over LSP. Both timed
     # requests follow a request for the same prompt that ran to its end, so neither is favoured.
     replay, direct, expected, answered = Replay(settings, text), {}, {}, {}
-    url, headers = settings.base_url.rstrip("/") + "/completions", replay.engine._headers
+    url, headers = settings.base_url.rstrip("/") + "/completions", replay.engine.headers
     with httpx.Client(timeout=60) as client:
 
         def send_directly(i: int) -> None:

@@ -243,7 +243,8 @@ def permissive_distributions(extensions: tuple[str, ...]) -> list[tuple[Any, str
 
     chosen = {}
     for dist in distributions():
-        name = dist.metadata.get("Name") or ""
+        metadata: Any = dist.metadata  # an email.message.Message underneath: .get copes with no Name
+        name = metadata.get("Name") or ""
         license_name = distribution_license(dist)
         if (
             not name

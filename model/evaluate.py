@@ -23,6 +23,7 @@ from typing import Any
 from gpt_lsp.completion.pipeline import Pipeline
 from gpt_lsp.inference.engine import Engine, repetition_start
 from gpt_lsp.inference.model_dir import load_model_dir
+from gpt_lsp.inference.model_select import resolve_model
 from gpt_lsp.model import metrics
 from gpt_lsp.settings import GenerationSettings
 from gpt_lsp.text.documents import DocumentStore
@@ -152,7 +153,9 @@ def language_model_figures(engine: Engine, files: list[str], max_tokens: int) ->
     }
 
 
-def evaluate_model(model_dir: Path, files: list[str], args: argparse.Namespace) -> dict[str, Any]:
+def evaluate_model(model: str | Path, files: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Figures for one model, named as `--model` names it (folder, GGUF file or model name)."""
+    model_dir = resolve_model(model, on_stage=_say)
     directory = load_model_dir(model_dir)
     engine = Engine(directory, args.variant, args.threads)
     engine.repetition_guard = not args.no_repetition_guard
@@ -226,7 +229,7 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    p.add_argument("model_dir", metavar="MODEL", help="model directory, GGUF file or model name")
     p.add_argument(
         "data",
         type=Path,
@@ -235,8 +238,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--compare",
-        type=Path,
-        metavar="OTHER_MODEL_DIR",
+        metavar="OTHER_MODEL",
         help="evaluate a second model on the same cuts, side by side",
     )
     p.add_argument(

@@ -46,12 +46,12 @@ from pathlib import Path
 from typing import Any
 
 from gpt_lsp.inference.model_dir import (
-    CONFIG_NAME,
     TOKENIZER_NAME,
     VARIANT_FILES,
     ModelConfig,
     ModelDir,
     load_model_dir,
+    write_config,
 )
 
 # The one list of architectures the toolchain accepts (export and finetune), by config `model_type`.
@@ -138,7 +138,7 @@ def export_checkpoint(
         say(f"quantizing to {VARIANT_FILES['int8']}")
         quantize_int8(fp32_path, out_dir / VARIANT_FILES["int8"])
     shutil.copyfile(checkpoint / TOKENIZER_NAME, out_dir / TOKENIZER_NAME)
-    (out_dir / CONFIG_NAME).write_text(model_config.to_json(), encoding="utf-8")
+    write_config(out_dir, model_config)
     say(f"wrote {out_dir} in {time.perf_counter() - started:.1f}s")
     return load_model_dir(out_dir)
 

@@ -8,7 +8,7 @@ infilling the editor relies on. A base whose tokenizer lacks the FIM sentinels g
 
 `--lora` trains low-rank adapters (Hu et al. 2021, arXiv 2106.09685) on the attention and MLP
 projections instead of all weights; checkpoints always hold the merged model, so export and serving
-never see adapters. The training loop is `train.fit`; this module only prepares the model.
+never see adapters. The training loop is `training_loop.fit`; this module only prepares the model.
 
 BASE may also name a pretrained base (`gemma3-270m`, from its registry package) or the code-tuned
 model built from it (`gemma-code`). Their presets set a LoRA rank: then checkpoints hold only the
@@ -22,9 +22,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from gpt_lsp.inference.model_dir import CONFIG_NAME, read_config, write_config
 from gpt_lsp.model.adapter_training import (
     ADAPTER,
     finish_adapter,
@@ -33,20 +35,13 @@ from gpt_lsp.model.adapter_training import (
     trimmed,
 )
 from gpt_lsp.model.checkpoint import TOKENIZER, TrainError, find_checkpoint, read_trainer_state
+from gpt_lsp.model.distributed import setup_distributed
 from gpt_lsp.model.export import SUPPORTED_MODEL_TYPES
 from gpt_lsp.model.lora import apply_lora, merged_copy
 from gpt_lsp.model.presets import FINETUNE_PRESETS, TrainPreset, get_preset
-from gpt_lsp.model.train import (
-    TrainJob,
-    add_common_options,
-    fim_config,
-    finish,
-    fit,
-    prepare_data,
-    run_reporting_errors,
-    say,
-    setup_distributed,
-)
+from gpt_lsp.model.train import add_common_options, fim_config, finish, prepare_data, run_reporting_errors
+from gpt_lsp.model.training_loop import TrainJob, fit
+from gpt_lsp.model.training_report import say
 
 # Named bases and the preset each starts with: the shipped recipe on the pretrained base, and a short
 # schedule for adapting the code-tuned model to one repository.
@@ -56,16 +51,24 @@ NAMED_PRESETS = {"gemma3-270m": "gemma-code", "gemma-code": "gemma-repo"}
 def resolve_base(base: Path) -> tuple[Path, dict[str, Any]]:
     """The checkpoint directory inside BASE and its config.json, checked before torch loads anything.
 
-    BASE "default" is the model shipped with gpt-lsp (its weights travel in model/default/checkpoint).
+    BASE takes the names `--model` takes: "default"/"tiny" is the model shipped with gpt-lsp (its
+    weights travel in model/default/checkpoint), a named base or gemma-code its checkpoint, and a
+    GGUF file its dequantized checkpoint (cached).
     """
-    if str(base) == "default":
+    from gpt_lsp.inference.model_select import DEFAULT_NAMES, is_gguf
+
+    if str(base) in DEFAULT_NAMES and not base.exists():
         from gpt_lsp.inference.model_dir import default_model_path
 
         base = default_model_path()
-    elif str(base) in NAMED_PRESETS:
+    elif str(base) in NAMED_PRESETS and not base.exists():
         from gpt_lsp.model.gemma_code import named_checkpoint
 
         base = named_checkpoint(str(base))
+    elif is_gguf(base.expanduser()):
+        from gpt_lsp.model.pretrained import resolve_source
+
+        base = resolve_source(base, on_stage=say)
     base = base.expanduser()
     for candidate in (base / "checkpoint", base):
         if (candidate / "config.json").is_file():
@@ -76,7 +79,7 @@ def resolve_base(base: Path) -> tuple[Path, dict[str, Any]]:
                     f"use one of {', '.join(SUPPORTED_MODEL_TYPES)}"
                 )
             return candidate, config
-    if (base / "gpt-lsp.json").is_file():
+    if (base / CONFIG_NAME).is_file():
         raise TrainError(
             f"{base} is an exported (ONNX) model; fine-tune its training checkpoint (`train --out` dir)"
         )
@@ -280,15 +283,10 @@ def finetune(args: argparse.Namespace) -> int:
 def inherit_completion_prompt(base_checkpoint: Path, model_dir: Path) -> None:
     """Prompt the fine-tuned model the way its base was measured to work best (`completion_prompt`
     in the base's gpt-lsp.json: the shipped model's, or a `train --out` directory's model/)."""
-    for config in (
-        base_checkpoint.parent / "gpt-lsp.json",
-        base_checkpoint.parent / "model" / "gpt-lsp.json",
-    ):
-        if config.is_file():
-            prompt = json.loads(config.read_text(encoding="utf-8")).get("completion_prompt", "fim")
-            target = model_dir / "gpt-lsp.json"
-            if prompt != "fim" and target.is_file():
-                settings = json.loads(target.read_text(encoding="utf-8"))
-                target.write_text(json.dumps({**settings, "completion_prompt": prompt}, indent=2) + "\n")
-                say(f"completion_prompt {prompt!r}, as the base model's {config}")
+    for folder in (base_checkpoint.parent, base_checkpoint.parent / "model"):
+        if (folder / CONFIG_NAME).is_file():
+            prompt = read_config(folder).completion_prompt
+            if prompt != "fim" and (model_dir / CONFIG_NAME).is_file():
+                write_config(model_dir, replace(read_config(model_dir), completion_prompt=prompt))
+                say(f"completion_prompt {prompt!r}, as the base model's {folder / CONFIG_NAME}")
             return

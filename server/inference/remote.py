@@ -108,11 +108,11 @@ class RemoteEngine:
         self.context_length = settings.context_length
         self.health = health or RemoteHealth(alert)
         self.repetition_guard = True
-        self._headers = {"Accept": "text/event-stream"}
+        self.headers = {"Accept": "text/event-stream"}
         if settings.api_key_env:
             key = os.environ.get(settings.api_key_env)
             if key:
-                self._headers["Authorization"] = f"Bearer {key}"  # never logged, never in settings
+                self.headers["Authorization"] = f"Bearer {key}"  # never logged, never in settings
             else:
                 log.warning(
                     "remote.apiKeyEnv names %s, which is not set; sending no key", settings.api_key_env
@@ -268,7 +268,7 @@ class RemoteEngine:
     async def _stream(self, body: dict, out: queue.SimpleQueue) -> None:
         async with self._slots:
             try:
-                request = self._client.build_request("POST", self.url, json=body, headers=self._headers)
+                request = self._client.build_request("POST", self.url, json=body, headers=self.headers)
                 response = await self._client.send(request, stream=True)
                 try:
                     if response.status_code != 200:

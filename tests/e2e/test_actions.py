@@ -393,9 +393,7 @@ def test_hint_bench_runs_against_any_model_directory(model_path, tmp_path, capsy
 
     source = Path(inspect.getsourcefile(asyncio.queues))
     out = tmp_path / "bench.json"
-    code = hint_bench.main(
-        ["--model", str(model_path), "--files", str(source), "--per-kind", "2", "--json", str(out)]
-    )
+    code = hint_bench.main([str(model_path), "--files", str(source), "--per-kind", "2", "--json", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     assert "precision" in printed and "operator" in printed

@@ -235,21 +235,3 @@ def test_finetune_rejects_unsupported_base(tmp_path: Path, source_dir: Path, cap
     (base / "config.json").write_text('{"model_type": "t5"}')
     assert cli("finetune", base, source_dir, "--out", tmp_path / "o") == 2
     assert "model type 't5' is not supported" in capsys.readouterr().err
-
-
-def test_finetuned_model_prompts_like_its_base(tmp_path: Path) -> None:
-    """`finetune default DATA`: the shipped model says completion_prompt "prefix", so must its child."""
-    for layout in ("shipped", "train-out"):
-        base = tmp_path / layout
-        (base / "checkpoint").mkdir(parents=True)
-        base_config = base / "gpt-lsp.json" if layout == "shipped" else base / "model" / "gpt-lsp.json"
-        base_config.parent.mkdir(exist_ok=True)
-        base_config.write_text(json.dumps({"completion_prompt": "prefix"}))
-        child = tmp_path / f"{layout}-ft"
-        child.mkdir()
-        (child / "gpt-lsp.json").write_text(json.dumps({"model_type": "gpt2", "completion_prompt": "fim"}))
-        finetune.inherit_completion_prompt(base / "checkpoint", child)
-        assert json.loads((child / "gpt-lsp.json").read_text()) == {
-            "model_type": "gpt2",
-            "completion_prompt": "prefix",
-        }
