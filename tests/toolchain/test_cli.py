@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gpt_lsp.cli import command_of, missing_extra
-from gpt_lsp.model_dir import default_model_path
+from gpt_lsp.inference.model_dir import default_model_path
 
 EXTRAS = (
     "torch transformers safetensors onnx onnxscript tqdm matplotlib sacrebleu rouge_score "
@@ -128,7 +128,7 @@ def test_serving_imports_no_toolchain(tmp_path: Path, argv) -> None:
     broken = ["gpt_lsp.model.train", "gpt_lsp.model.hint_bench"]
     result = gpt_lsp(tmp_path, *argv, refused=[], broken=broken, flags=("-X", "importtime"))
     imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line]
-    assert "gpt_lsp.lsp" in imported  # the server did start
+    assert "gpt_lsp.lsp.server" in imported  # the server did start
     assert not [m for m in imported if m.startswith(("gpt_lsp.model.", "torch"))]
     assert "Traceback" not in result.stderr and "model unavailable" not in result.stderr
 

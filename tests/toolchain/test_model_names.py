@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gpt_lsp.model_dir import CONFIG_NAME, TOKENIZER_NAME, default_model_path
+from gpt_lsp.inference.model_dir import CONFIG_NAME, TOKENIZER_NAME, default_model_path
 
 SOURCE = '''
 def total(items, start=0):

@@ -10,7 +10,7 @@ from gpt_lsp.privacy.secret_files import WorkspaceIgnores, is_secret_file
 from gpt_lsp.settings import GenerationSettings
 from gpt_lsp.text.documents import DocumentStore, Position
 
-from .test_pipeline import ScriptedEngine
+from ..completion.test_pipeline import ScriptedEngine
 
 SECRET_NAMES = [
     ".env",
