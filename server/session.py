@@ -247,10 +247,17 @@ class Session:
             return self.unavailable
         return None
 
+    def model_name(self) -> str:
+        """The model serving now, as the acceptance counts name it (the status bar's label)."""
+        if self.settings.backend == "openai":
+            remote = self.settings.remote
+            return f"openai:{remote.model or remote.base_url}"
+        return model_label(self.model_path())
+
     async def complete(
-        self, uri: str, position: Position, feature_enabled: bool
+        self, uri: str, position: Position, feature_enabled: bool, n: int = 1
     ) -> tuple[Document, Outcome] | None:
-        """Run the pipeline off the event loop; None when there is nothing to send."""
+        """Run the pipeline off the event loop for up to `n` candidates; None when there is nothing to send."""
         doc = self.documents.get(uri)
         if doc is None:
             log.info("completion for unknown document %s", uri)
@@ -274,7 +281,7 @@ class Session:
                 return None
         self.set_status("generating", "decoding", uri)
         try:
-            outcome = await self.decode(lambda: pipeline.complete(doc, position, cancelled), None)
+            outcome = await self.decode(lambda: pipeline.complete(doc, position, cancelled, n), None)
         except asyncio.CancelledError:  # $/cancelRequest: stop the decode at its next token
             event.set()
             self.set_status("ready", "cancelled", uri)

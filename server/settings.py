@@ -16,11 +16,15 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 SECTION = "gptLsp"
+MAX_INLINE_CANDIDATES = 3  # each candidate is one more decode: latency grows about linearly
 
 
 @dataclass(frozen=True)
 class InlineCompletionSettings:
     enable: bool = True  # answer textDocument/inlineCompletion (ghost text)
+    candidates: int = (
+        1  # 1-3 items per request: the greedy one first, then sampled alternatives to cycle through
+    )
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,8 @@ def _validate(settings: Settings) -> None:
     for name in ("max_tokens_line", "max_tokens_block", "timeout_ms"):
         if getattr(gen, name) <= 0:
             raise SettingsError(f"generation.{_camel(name)} must be positive")
+    if not 1 <= settings.inline_completion.candidates <= MAX_INLINE_CANDIDATES:
+        raise SettingsError(f"inlineCompletion.candidates must be between 1 and {MAX_INLINE_CANDIDATES}")
     if gen.temperature < 0 or gen.debounce_ms < 0 or settings.model.threads < 0:
         raise SettingsError(
             "generation.temperature, generation.debounceMs and model.threads must not be negative"

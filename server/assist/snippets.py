@@ -18,14 +18,13 @@ from enum import Enum
 import numpy as np
 import tree_sitter
 
-from ..completion.pipeline import Pipeline
+from ..completion.pipeline import SAMPLING_TEMPERATURE, Pipeline
 from ..completion.postprocess import MAX_BLOCK_LINES, Edit, adds_parse_errors, block_stop, count_errors
 from ..inference.engine import DecodeLimits, StopRule
 from ..text.documents import Document, Position
 from ..text.syntax_tree import indent_of, parser_for
 from .syntax import region_parses
 
-SAMPLING_TEMPERATURE = 0.8  # for candidates after the first (greedy) one when none is given
 MAX_SNIPPET_CHARS = 1_000_000  # documents larger than this get no snippet actions
 
 _FUNCTION_WORDS = ("function", "method", "constructor", "func_literal", "arrow")

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 PROMPT_STEP = 64
 # Parse-checking a completion re-parses the document (incrementally); above this size it costs more than it saves.
 PARSE_CHECK_MAX_CHARS = 1_000_000
+# Candidates after the first are sampled at this temperature when the settings ask for greedy
+# decoding (generation.temperature 0): the first stays the deterministic answer.
+SAMPLING_TEMPERATURE = 0.8
 
 
 @dataclass(frozen=True)
@@ -147,19 +150,29 @@ class Pipeline:
         key = (tuple(prompt.ids), ctx.kind, limits.max_tokens, limits.temperature, prompt.healed)
         generations: list[Generation] = []
         cached = False
-        if n == 1 and limits.temperature == 0 and (hit := self.cache.get(key)) is not None:
+        # The first candidate is the one a single-candidate request gets (greedy by default, and
+        # cached); the others are sampled, so that a client cycling through them sees alternatives.
+        if limits.temperature == 0 and (hit := self.cache.get(key)) is not None:
             generations, cached = [hit], True
-        else:
-            rng = np.random.default_rng() if limits.temperature > 0 else None
-            for _ in range(n):
-                generation = self.engine.generate(
-                    prompt.ids, limits, stop, cancelled, prompt.healed, rng, observe
-                )
-                generations.append(generation)
-                if generation.stop_reason == "cancelled":
-                    break
-            if n == 1:
-                self.cache.put(key, generations[0])
+        rng = np.random.default_rng()
+        while len(generations) < max(n, 1):
+            step = limits
+            if generations and limits.temperature == 0:
+                step = replace(limits, temperature=SAMPLING_TEMPERATURE)
+            generation = self.engine.generate(
+                prompt.ids,
+                step,
+                stop,
+                cancelled,
+                prompt.healed,
+                rng if step.temperature > 0 else None,
+                observe,
+            )
+            if not generations and limits.temperature == 0 and generation.stop_reason != "cancelled":
+                self.cache.put(key, generation)
+            generations.append(generation)
+            if generation.stop_reason in ("cancelled", "unavailable"):
+                break
         lap("decode")
         if generations and generations[0].stop_reason == "unavailable":
             down = outage(self.engine) or "the model server failed"

@@ -15,6 +15,10 @@ from ..completion.postprocess import Edit
 
 CMD_STATUS = "gpt-lsp.status"
 CMD_TOGGLE = "gpt-lsp.toggle"
+# Run by the client when the user accepts an inline item (the item's `command`), or by an editor
+# extension with `"partial": true` when the user accepts part of it (a word, a line).
+CMD_ACCEPTED = "gpt-lsp.accepted"
+ACCEPTED_TITLE = "gpt-lsp: suggestion accepted"
 MAX_CANDIDATES = 5
 
 TITLES = {
@@ -50,6 +54,20 @@ def parse_options(options: tuple) -> tuple[int, float]:
     except (TypeError, ValueError):
         return 1, 0.0
     return n, temperature
+
+
+def accepted_arguments(suggestion_id: str, language: str) -> list[dict[str, Any]]:
+    """The arguments of an inline item's accept command: which answer it was, and its language."""
+    return [{"id": suggestion_id, "language": language}]
+
+
+def parse_accepted(arguments: tuple) -> tuple[str, bool] | None:
+    """(suggestion id, partial) from `gpt-lsp.accepted`'s arguments; None when they name no suggestion."""
+    raw = arguments[0] if arguments and isinstance(arguments[0], dict) else {}
+    suggestion_id = raw.get("id")
+    if not isinstance(suggestion_id, str) or not suggestion_id:
+        return None
+    return suggestion_id, raw.get("partial") is True
 
 
 def _first_line(text: str) -> str:

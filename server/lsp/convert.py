@@ -13,7 +13,15 @@ from ..assist.syntax import FixOrigin, QuickFix, SyntaxProblem
 from ..completion.pipeline import Outcome, Suggestion
 from ..completion.postprocess import Edit
 from ..text.documents import Document, Position, PositionEncoding, TextChange
-from .commands import TITLES, command_id, fix_title, is_preferred
+from .commands import (
+    ACCEPTED_TITLE,
+    CMD_ACCEPTED,
+    TITLES,
+    accepted_arguments,
+    command_id,
+    fix_title,
+    is_preferred,
+)
 
 _WORD_TAIL = re.compile(r"\w+$")
 
@@ -46,9 +54,16 @@ def to_encoding(kind: object) -> PositionEncoding:
         return PositionEncoding.UTF16
 
 
-def inline_items(doc: Document, outcome: Outcome) -> lsp.InlineCompletionList:
+def inline_items(
+    doc: Document, outcome: Outcome, suggestion_id: str | None = None
+) -> lsp.InlineCompletionList:
+    """One item per candidate; each carries the command the client runs when the user accepts it."""
+    command = None
+    if suggestion_id is not None:
+        args = accepted_arguments(suggestion_id, doc.language_id)
+        command = lsp.Command(title=ACCEPTED_TITLE, command=CMD_ACCEPTED, arguments=args)
     items = [
-        lsp.InlineCompletionItem(insert_text=s.text, range=to_lsp_range(doc, s.start, s.end))
+        lsp.InlineCompletionItem(insert_text=s.text, range=to_lsp_range(doc, s.start, s.end), command=command)
         for s in outcome.suggestions
     ]
     return lsp.InlineCompletionList(items=items)

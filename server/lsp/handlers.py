@@ -15,7 +15,7 @@ from ..assist.scheduler import SnippetRequest
 from ..assist.snippets import SnippetKind
 from ..privacy.secret_files import WorkspaceIgnores
 from ..text.documents import Position
-from .commands import CMD_STATUS, CMD_TOGGLE, SNIPPET_COMMANDS, parse_options
+from .commands import CMD_ACCEPTED, CMD_STATUS, CMD_TOGGLE, SNIPPET_COMMANDS, parse_accepted, parse_options
 from .convert import code_actions, completion_items, inline_items, to_encoding, to_position, to_text_changes
 from .server import GptLanguageServer
 
@@ -67,11 +67,16 @@ def did_close(ls: GptLanguageServer, params: lsp.DidCloseTextDocumentParams) -> 
 async def inline_completion(
     ls: GptLanguageServer, params: lsp.InlineCompletionParams
 ) -> lsp.InlineCompletionList | None:
-    session = ls.session
+    session, settings = ls.session, ls.session.settings.inline_completion
     found = await session.complete(
-        params.text_document.uri, to_position(params.position), session.settings.inline_completion.enable
+        params.text_document.uri, to_position(params.position), settings.enable, settings.candidates
     )
-    return inline_items(*found) if found else None
+    if not found:
+        return None
+    doc, outcome = found
+    if not outcome.suggestions:
+        return inline_items(doc, outcome)
+    return inline_items(doc, outcome, ls.acceptance.shown(session.model_name(), doc.language_id))
 
 
 async def completion(ls: GptLanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
@@ -116,7 +121,19 @@ def status(ls: GptLanguageServer) -> dict:
         "state": session.status.state,
         "reason": session.status.reason,
         "modelError": session.model_error,
+        # Counted on this machine only (see `gpt-lsp stats`); never sent anywhere.
+        "acceptance": ls.acceptance.summary(),
     }
+
+
+def accepted(ls: GptLanguageServer, *arguments: Any) -> bool:
+    """The client ran an inline item's command (the user accepted it), or an extension reported a
+    partial acceptance (`{"id": ..., "partial": true}`). True when it was counted."""
+    parsed = parse_accepted(arguments)
+    if parsed is None:
+        log.debug("gpt-lsp.accepted without a suggestion id: %r", arguments)
+        return False
+    return ls.acceptance.accepted(*parsed)
 
 
 def toggle(ls: GptLanguageServer) -> bool:
@@ -174,6 +191,7 @@ def register(ls: GptLanguageServer) -> None:
         ls.command(command)(_snippet_command(kind))
     ls.command(CMD_STATUS)(status)
     ls.command(CMD_TOGGLE)(toggle)
+    ls.command(CMD_ACCEPTED)(accepted)
 
 
 def create_server(model_path: Path | None = None) -> GptLanguageServer:

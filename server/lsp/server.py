@@ -16,6 +16,7 @@ from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
 from .. import __version__
+from ..acceptance import AcceptanceCounter
 from ..assist.hints import Hint
 from ..assist.scheduler import Assist, SnippetRequest
 from ..assist.syntax import SyntaxProblem
@@ -44,6 +45,7 @@ class GptLanguageServer(LanguageServer):
         self.assist = Assist(self.session, self._publish_diagnostics)
         self.exit_code = 1
         self.memory = MemoryReleaser()
+        self.acceptance = AcceptanceCounter()  # local only: never sent anywhere
         self.settings_error: str | None = None  # shown once the client is initialized
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -146,3 +148,4 @@ class GptLanguageServer(LanguageServer):
         closes the transport, later, on exit)."""
         self.assist.shutdown()
         self.session.shutdown()
+        self.acceptance.close()

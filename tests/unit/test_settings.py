@@ -35,3 +35,11 @@ def test_schema_lists_every_leaf_in_camel_case():
     assert schema["generation.maxTokensLine"] == 48
     assert schema["inlineCompletion.enable"] is True
     assert all("_" not in key for key in schema)
+
+
+def test_inline_candidates_default_to_one_and_stay_between_one_and_three():
+    assert Settings().inline_completion.candidates == 1
+    assert parse_settings({"inlineCompletion": {"candidates": 3}}).inline_completion.candidates == 3
+    for bad in (0, 4):
+        with pytest.raises(SettingsError, match="inlineCompletion.candidates"):
+            parse_settings({"inlineCompletion": {"candidates": bad}})

@@ -5,7 +5,7 @@ and tests/e2e; here the model's answer is fixed so each rule is pinned down exac
 from __future__ import annotations
 
 from gpt_lsp.completion.context import CompletionKind
-from gpt_lsp.completion.pipeline import Pipeline
+from gpt_lsp.completion.pipeline import SAMPLING_TEMPERATURE, Pipeline
 from gpt_lsp.completion.prompt import FimIds
 from gpt_lsp.inference.engine import DecodeLimits, Generation
 from gpt_lsp.settings import GenerationSettings
@@ -24,6 +24,8 @@ class ScriptedEngine:
     def __init__(self, *answers: str) -> None:
         self.answers = list(answers)
         self.calls: list[tuple[list[int], str]] = []
+        self.temperatures: list[float] = []  # per call, and whether it got a random generator
+        self.sampled: list[bool] = []
 
     def encode(self, text):
         return [ord(c) for c in text]
@@ -42,6 +44,8 @@ class ScriptedEngine:
         observe=None,
     ):
         self.calls.append((list(prompt_ids), healed))
+        self.temperatures.append(limits.temperature)
+        self.sampled.append(rng is not None)
         text = healed + self.answers.pop(0) if self.answers else healed
         cut = stop(text + "\n") if stop else None
         if cut is not None:
@@ -153,3 +157,29 @@ def test_models_trained_with_bos_get_it_before_every_prompt():
     assert s.text == "3.14 * r * r"
     ids = engine.calls[0][0]
     assert ids[0] == -9 and min(ids[1:]) >= 0 and engine.decode(ids[1:]).endswith("return ")
+
+
+def test_several_candidates_are_the_greedy_one_then_sampled_ones_without_duplicates():
+    doc = make_doc("def area(r):\n    return \n")
+    engine = ScriptedEngine("3.14 * r * r", "r ** 2", "3.14 * r * r")
+    outcome = Pipeline(engine, GenerationSettings()).complete(doc, Position(1, 11), n=3)
+    assert [s.text for s in outcome.suggestions] == ["3.14 * r * r", "r ** 2"]
+    assert engine.temperatures == [0.0, SAMPLING_TEMPERATURE, SAMPLING_TEMPERATURE]
+    assert engine.sampled == [False, True, True]
+
+
+def test_the_first_of_several_candidates_is_the_cached_single_answer():
+    doc = make_doc("def area(r):\n    return \n")
+    engine = ScriptedEngine("3.14 * r * r", "r ** 2", "r * r")
+    pipeline = Pipeline(engine, GenerationSettings())
+    [single] = pipeline.complete(doc, Position(1, 11)).suggestions
+    outcome = pipeline.complete(doc, Position(1, 11), n=3)
+    assert [s.text for s in outcome.suggestions] == [single.text, "r ** 2", "r * r"]
+    assert engine.temperatures == [0.0, SAMPLING_TEMPERATURE, SAMPLING_TEMPERATURE]  # greedy decoded once
+
+
+def test_a_configured_temperature_applies_to_every_candidate():
+    doc = make_doc("def area(r):\n    return \n")
+    engine = ScriptedEngine("a", "b")
+    Pipeline(engine, GenerationSettings(temperature=0.3)).complete(doc, Position(1, 11), n=2)
+    assert engine.temperatures == [0.3, 0.3]

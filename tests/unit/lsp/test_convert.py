@@ -52,6 +52,18 @@ def test_inline_items_count_columns_in_the_clients_encoding() -> None:
     assert item.range.start == lsp.Position(0, len(text) + 1)  # 😀 is two UTF-16 code units
 
 
+def test_inline_items_carry_the_accept_command_only_when_counted() -> None:
+    doc = doc_of("x = ")
+    outcome = Outcome(
+        [Suggestion("1", 4, 4, CompletionKind.LINE), Suggestion("2", 4, 4, CompletionKind.LINE)], "ok", 3
+    )
+    first, second = inline_items(doc, outcome, "ab12cd34").items
+    assert first.command == second.command
+    assert first.command.command == "gpt-lsp.accepted"
+    assert first.command.arguments == [{"id": "ab12cd34", "language": "python"}]
+    assert all(item.command is None for item in inline_items(doc, outcome).items)
+
+
 def test_list_items_replace_the_word_being_typed() -> None:
     doc = doc_of("result = compu")
     at = len(doc.text)

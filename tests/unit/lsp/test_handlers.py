@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gpt_lsp.lsp.commands import CMD_STATUS, CMD_TOGGLE, SNIPPET_COMMANDS
+from gpt_lsp.lsp.commands import CMD_ACCEPTED, CMD_STATUS, CMD_TOGGLE, SNIPPET_COMMANDS
 from gpt_lsp.lsp.handlers import create_server
 
 from .wire import Wire, feed
@@ -55,7 +55,7 @@ async def test_initialize_advertises_every_feature_and_command(server) -> None:
     assert capabilities["completionProvider"]["triggerCharacters"] == [".", "(", " "]
     assert set(capabilities["codeActionProvider"]["codeActionKinds"]) == {"quickfix", "refactor.rewrite"}
     commands = set(capabilities["executeCommandProvider"]["commands"])
-    assert commands == {CMD_STATUS, CMD_TOGGLE, *SNIPPET_COMMANDS}
+    assert commands == {CMD_STATUS, CMD_TOGGLE, CMD_ACCEPTED, *SNIPPET_COMMANDS}
 
 
 async def test_document_notifications_reach_the_session_and_assist(server) -> None:
