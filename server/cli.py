@@ -118,9 +118,9 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
     loudly here instead of vanishing from `--help`."""
     from gpt_lsp.model import bench, corpus, evaluate, export, finetune, gemma_code, hint_bench, ship, train
 
-    from .tools import complete_view, playground, soak
+    from .tools import complete_view, playground, soak, stats
 
-    for module in (complete_view, playground, soak):
+    for module in (complete_view, playground, soak, stats):
         module.register(subparsers)
     for module in (corpus, train, finetune, export, evaluate, bench, hint_bench, ship, gemma_code):
         module.register(subparsers)

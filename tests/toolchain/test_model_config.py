@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from gpt_lsp.inference.model_dir import read_config, write_config
+from gpt_lsp.inference.model_dir import (
+    CONFIG_NAME,
+    ModelConfig,
+    default_model_path,
+    read_config,
+    write_config,
+)
 from gpt_lsp.model import finetune
-from gpt_lsp.inference.model_dir import CONFIG_NAME, ModelConfig, default_model_path
 
 CHILD = ModelConfig(model_type="gpt2", context_length=256, eos_token="<|endoftext|>", description="child")
 
