@@ -17,7 +17,7 @@ from pathlib import Path
 from lsprotocol import types as lsp
 from pytest_lsp import client_capabilities
 from pytest_lsp.client import make_test_lsp_client
-from unit.test_model_input import PASSWORD, SECRET_PIECES, SOURCE
+from unit.privacy.test_model_input import PASSWORD, SECRET_PIECES, SOURCE
 
 from gpt_lsp.lsp.server import STATUS_NOTIFICATION
 
