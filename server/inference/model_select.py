@@ -14,6 +14,7 @@ this version ships, and the small model otherwise.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -182,3 +183,12 @@ def _named_bases() -> dict:
     from gpt_lsp.model.pretrained import NAMED_BASES
 
     return NAMED_BASES
+
+
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    """`--model` as every terminal command takes it: what `--stdio --model` accepts."""
+    parser.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="model directory, GGUF file or name (default: what the server serves)",
+    )

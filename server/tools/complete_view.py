@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from ..inference.model_select import add_model_option
+
 # Shown instead of a token that is not printable text, so the table keeps one row per token.
 _VISIBLE = str.maketrans({"\n": "\\n", "\t": "\\t", "\r": "\\r"})
 
@@ -19,11 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "characters; FILE:LINE completes at the end of the line). Exit status 1 when there is no completion.",
     )
     parser.add_argument("target", metavar="FILE:LINE:COL")
-    parser.add_argument(
-        "--model",
-        metavar="MODEL",
-        help="model directory, GGUF file or name (default: what the server serves)",
-    )
+    add_model_option(parser)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--explain",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..inference.model_select import add_model_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -19,11 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "token; requests without it are refused.",
     )
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
-    parser.add_argument(
-        "--model",
-        metavar="MODEL",
-        help="model directory, GGUF file or name (default: what the server serves)",
-    )
+    add_model_option(parser)
     parser.set_defaults(func=run)
 
 
