@@ -52,6 +52,9 @@ _SECRET_NAME = (
     r"|client_?secret|credentials?|connection_?string)"
 )
 
+# The two password rules run only on text holding one of these words (lower case): their keyword gate.
+_ASSIGNMENT_HINTS = ("pass", "pwd", "secret", "token", "key", "credential", "connection")
+
 
 @dataclass(frozen=True)
 class Secret:
@@ -212,7 +215,7 @@ _HAND_RULES: list[_Rule] = [
     # password = "literal" / "api_key": 'literal' / token := `literal` (not ==, not a call or a name).
     _Rule(
         "password",
-        ("pass", "pwd", "secret", "token", "key", "credential", "connection"),
+        _ASSIGNMENT_HINTS,
         re.compile(
             rf"(?i)(?:(?<![A-Za-z])|(?-i:(?<=[a-z])(?=[A-Z])))(?P<word>{_SECRET_NAME})s?\d*['\"]?\s*(?::=|=>|[:=])\s*"
             r"(?P<prefix>[rbuf]{0,2})(['\"`])(?P<value>[^'\"`\n]{3,300}?)\3"
@@ -223,7 +226,7 @@ _HAND_RULES: list[_Rule] = [
     # Unquoted KEY=value / key: value lines of .env, YAML, ini and shell files.
     _Rule(
         "password",
-        ("pass", "pwd", "secret", "token", "key", "credential", "connection"),
+        _ASSIGNMENT_HINTS,
         re.compile(
             rf"(?im)^(?P<indent>[ \t]*)(?:export[ \t]+)?[\w.-]*?(?:(?<![A-Za-z])|(?-i:(?<=[a-z])(?=[A-Z])))(?P<word>{_SECRET_NAME})s?\d*"
             r"(?P<pad>[ \t]*)(?P<sep>[:=])[ \t]*(?P<value>[^\s'\"`#()\[\]{},;<>]{3,300})[ \t]*$"
