@@ -81,15 +81,20 @@ def _head_ids(tokenizer: TextTokenizer, text: str, budget: int) -> tuple[list[in
 
 
 def _heal(tokenizer: TextTokenizer, ids: list[int], prefix_chars: int) -> tuple[list[int], int, str]:
-    """Drop the last prefix token when it is a word fragment, so the model can re-choose it.
+    """Drop the last prefix token when it is a word fragment or bare spaces, so the model can
+    re-choose it.
 
     Mid-identifier cuts otherwise force the model to continue from a token boundary it never saw
-    in training ("token healing").
+    in training ("token healing"). A trailing space is the same trap: after `x ` the tokenizer
+    has ` =` and ` in` as single tokens, so a lone ` ` token leads the model off the code it knows
+    (measured on Gemma: most boundary cuts after a space were rejected by the parse check).
     """
     if not ids:
         return ids, prefix_chars, ""
     last = tokenizer.decode(ids[-1:])
-    if not last or not (last[-1].isalnum() or last[-1] == "_") or "\n" in last:
+    fragment = bool(last) and (last[-1].isalnum() or last[-1] == "_")
+    spaces = bool(last) and not last.strip(" \t")
+    if not (fragment or spaces) or "\n" in last:
         return ids, prefix_chars, ""
     return ids[:-1], prefix_chars - len(last), last
 

@@ -81,7 +81,8 @@ def test_prefix_prompts_leave_out_the_code_after_the_cursor():
     assert fim_ids[0] == -1 and -2 in fim_ids and fim_ids[-1] == -3
     assert "print(area(2))" in fim_engine.decode(fim_ids)
     assert min(prefix_ids) >= 0 and "print" not in prefix_engine.decode(prefix_ids)
-    assert prefix_engine.decode(prefix_ids).endswith("return ")
+    # The trailing space is healed: the model re-chooses it (" 3" or " (" are single tokens in real vocabularies).
+    assert prefix_engine.decode(prefix_ids).endswith("return") and prefix_engine.calls[0][1] == " "
     # At the very start of a file there is no prefix at all: the prompt is a document boundary.
     empty = make_doc("")
     Pipeline(prefix_engine, GenerationSettings()).complete(empty, Position(0, 0))
@@ -156,7 +157,7 @@ def test_models_trained_with_bos_get_it_before_every_prompt():
     [s] = Pipeline(engine, GenerationSettings()).complete(doc, Position(1, 11)).suggestions
     assert s.text == "3.14 * r * r"
     ids = engine.calls[0][0]
-    assert ids[0] == -9 and min(ids[1:]) >= 0 and engine.decode(ids[1:]).endswith("return ")
+    assert ids[0] == -9 and min(ids[1:]) >= 0 and engine.decode(ids[1:]).endswith("return")
 
 
 def test_several_candidates_are_the_greedy_one_then_sampled_ones_without_duplicates():

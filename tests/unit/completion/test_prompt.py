@@ -66,6 +66,14 @@ def test_token_healing_backs_up_over_a_word_fragment():
     assert no_heal.healed == ""
 
 
+def test_token_healing_backs_up_over_trailing_spaces_but_not_a_line_break():
+    tok = CharTokenizer()
+    prompt = build_fim_prompt(tok, FIM, "x ", "", budget=50)
+    assert prompt.healed == " "
+    assert tok.decode(split(prompt.ids)[0]) == "x"
+    assert build_fim_prompt(tok, FIM, "x = 1\n", "", budget=50).healed == ""
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.text(max_size=300),
