@@ -116,13 +116,35 @@ def list_models(args: argparse.Namespace) -> int:
 def register_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register every command but serving, by plain imports: a command whose module is broken fails
     loudly here instead of vanishing from `--help`."""
-    from gpt_lsp.model import bench, corpus, evaluate, export, finetune, gemma_code, hint_bench, ship, train
+    from gpt_lsp.model import (
+        bench,
+        context_eval,
+        corpus,
+        evaluate,
+        export,
+        finetune,
+        gemma_code,
+        hint_bench,
+        ship,
+        train,
+    )
 
     from .tools import complete_view, playground, soak, stats
 
     for module in (complete_view, playground, soak, stats):
         module.register(subparsers)
-    for module in (corpus, train, finetune, export, evaluate, bench, hint_bench, ship, gemma_code):
+    for module in (
+        corpus,
+        train,
+        finetune,
+        export,
+        evaluate,
+        context_eval,
+        bench,
+        hint_bench,
+        ship,
+        gemma_code,
+    ):
         module.register(subparsers)
 
 

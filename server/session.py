@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TypeVar
 
 from .assist import hints as hint_rules
 from .completion.pipeline import Outcome, Pipeline
+from .completion.related import RelatedFiles
 from .inference.context_check import check_context_length
 from .inference.engine import DecodeError, Engine
 from .inference.model_dir import ModelDirError, default_model_path, load_model_dir, model_fingerprint
@@ -25,6 +27,7 @@ from .privacy.secret_files import WorkspaceIgnores, is_secret_file
 from .settings import RemoteSettings, Settings
 from .text.documents import Document, DocumentStore, Position, PositionEncoding, TextChange
 from .worker import Worker
+from .workspace.index import WorkspaceIndex
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,6 +74,25 @@ class Session:
         self.hint_threshold: float | None = None
         self._loaded_key: tuple | None = None
         self.ignores = WorkspaceIgnores()  # the workspace folders, set by initialize
+        self.roots: list[Path] = []
+        # Context from other files: recent documents always, the workspace index once there are roots.
+        self.related = RelatedFiles()
+        self._related_lock = threading.Lock()
+
+    def set_workspace(self, folder_uris: list[str]) -> None:
+        """initialize's workspace folders (or rootUri): what .gitignore rules and the index cover."""
+        self.ignores = WorkspaceIgnores.for_uris(folder_uris)
+        self.roots = self.ignores.roots
+
+    def _use_related(self) -> None:
+        """Start indexing the workspace once other-file context is on, and hand it to the pipeline."""
+        on = self.settings.context.other_files
+        with self._related_lock:  # called from the event loop (settings) and the worker (model loaded)
+            if on and self.related.index is None and self.roots:
+                self.related.index = WorkspaceIndex(self.roots)
+                self.related.index.start()
+        if self.pipeline is not None:
+            self.pipeline.related = self.related if on else None
 
     # -- status ------------------------------------------------------------------------------
     def set_status(self, state: str, reason: str, uri: str | None = None) -> None:
@@ -134,6 +156,7 @@ class Session:
             self._turn_off(f"{path}: {err}")
             return
         self.pipeline, self.model_error = Pipeline(engine, self.settings.generation), None
+        self._use_related()
         calibration = hint_rules.load_calibration(path)
         self.hint_threshold = calibration.threshold if calibration and calibration.usable else None
         if self.hint_threshold is None:
@@ -197,6 +220,7 @@ class Session:
             except Exception as err:  # the remote still serves; only the fallback is missing
                 log.warning("local fallback unavailable: %s", err)
         self.pipeline = Pipeline(engine, self.settings.generation, token_healing=False, fallback=fallback)
+        self._use_related()
         self.model_error = None
         self.hint_threshold = None  # hints read the model's logits, which a server does not send
         if old is not None and hasattr(old, "close"):
@@ -208,6 +232,7 @@ class Session:
         logging.getLogger("gpt_lsp").setLevel(_LOG_LEVELS[settings.log_level])
         self.enabled = settings.enable
         self.load_model()
+        self._use_related()
 
     # -- documents ---------------------------------------------------------------------------
     def set_encoding(self, encoding: PositionEncoding) -> None:
@@ -215,19 +240,24 @@ class Session:
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> Document:
         self.worker.cancel(uri)
-        return self.documents.open(uri, language_id, version, text)
+        doc = self.documents.open(uri, language_id, version, text)
+        self.related.touch(doc)
+        return doc
 
     def change(self, uri: str, version: int, changes: list[TextChange]) -> tuple[Document | None, Document]:
         """Apply an edit; (previous version, new version). KeyError for a document that is not open."""
         self.worker.cancel(uri)
         old = self.documents.get(uri)
-        return old, self.documents.change(uri, version, changes)
+        new = self.documents.change(uri, version, changes)
+        self.related.touch(new)
+        return old, new
 
     def close(self, uri: str) -> Document | None:
         """Forget a document; the version that was open, if any."""
         self.worker.cancel(uri)
         doc = self.documents.get(uri)
         self.documents.close(uri)
+        self.related.forget(uri)
         if self.pipeline:
             self.pipeline.typing.forget(uri)
         return doc

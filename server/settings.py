@@ -33,6 +33,13 @@ class CompletionSettings:
 
 
 @dataclass(frozen=True)
+class ContextSettings:
+    other_files: bool = (
+        True  # show the model definitions, imported signatures and similar code from other files
+    )
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     path: str | None = None  # model directory; None = the model shipped with gpt-lsp
     variant: Literal["auto", "int8", "fp32"] = "auto"  # auto = int8 when the directory has it
@@ -80,6 +87,7 @@ class Settings:
     remote: RemoteSettings = field(default_factory=RemoteSettings)
     inline_completion: InlineCompletionSettings = field(default_factory=InlineCompletionSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
+    context: ContextSettings = field(default_factory=ContextSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)

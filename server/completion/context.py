@@ -26,7 +26,7 @@ import tree_sitter
 
 from ..text.documents import Document, Position
 from ..text.languages import LanguageSpec
-from ..text.syntax_tree import indent_width
+from ..text.syntax_tree import header_of, indent_width
 
 _ONLY_CLOSERS = re.compile(r"^\W*$")  # llm-ls: nothing but punctuation/space right of the cursor
 _WORD_CHAR = re.compile(r"\w")
@@ -270,28 +270,9 @@ def _enclosing_signatures(doc: Document, offset: int, window_byte: int) -> list[
             break
         if node.type in spec.scope_types and node.start_byte < window_byte:
             if column is None or node.start_point.column < column:
-                found.append((node.start_byte, _signature(doc, node)))
+                found.append((node.start_byte, header_of(doc.source, node, _MAX_HEADER_CHARS)))
         node = node.parent
     return found
-
-
-def _signature(doc: Document, node: tree_sitter.Node) -> str:
-    """The header of a definition: from its line start to the start of its body ('{' included)."""
-    source = doc.source
-    line_start = source.rfind(b"\n", 0, node.start_byte) + 1
-    if node.start_byte - line_start > _MAX_HEADER_CHARS:  # a very long line (or \r-only line breaks)
-        line_start = node.start_byte
-    body = node.child_by_field_name("body")
-    first_line_end = source.find(b"\n", node.start_byte)
-    if first_line_end < 0:
-        first_line_end = node.end_byte
-    end = min(first_line_end, node.end_byte)
-    if body is not None and body.start_byte > node.start_byte:
-        end = body.start_byte + (1 if source[body.start_byte : body.start_byte + 1] == b"{" else 0)
-    header = _decode(doc, line_start, end).rstrip()
-    if len(header) > _MAX_HEADER_CHARS:
-        header = _decode(doc, line_start, min(first_line_end, line_start + _MAX_HEADER_CHARS)).rstrip()
-    return header
 
 
 def _decode(doc: Document, start: int, end: int) -> str:

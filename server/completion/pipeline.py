@@ -24,6 +24,7 @@ from .cache import GenerationCache, TypingThrough
 from .context import CompletionContext, CompletionKind, analyze
 from .postprocess import Edit, adds_parse_errors, block_stop, line_stop, shape_edit
 from .prompt import Prompt, build_fim_prompt
+from .related import RelatedFiles, RelatedPiece, render
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Outcome:
     stop_reason: str = ""
     cached: bool = False
     prompt: Prompt | None = None  # the exact prompt decoded from (None when the model was not called)
+    related: list[RelatedPiece] = field(default_factory=list)  # context from other files it was given
 
 
 def _min_indent(ctx: CompletionContext) -> int:
@@ -89,8 +91,10 @@ class Pipeline:
         fallback: Pipeline | None = None,
         top_p: float = 0.95,
         prompt_budget: int | None = None,
+        related: RelatedFiles | None = None,
     ) -> None:
         self.engine = engine
+        self.related = related  # context from other files of the workspace; None = this file only
         self.fallback = fallback  # serves while a remote backend is unavailable (remote.fallbackToLocal)
         self.generation = generation
         self.token_healing = (
@@ -138,12 +142,16 @@ class Pipeline:
         if view.overlapping(ctx.offset, ctx.offset):
             return Outcome([], "gate: the cursor is inside a secret", doc.version, timings)
         limits = self._limits(ctx)
+        lap("redact")
+        related = self.related.gather(doc, ctx.offset) if self.related is not None else []
+        lap("related")
         prompt = self.prompt_for(
             doc,
             (ctx.offset - len(ctx.prefix), ctx.offset),
             (ctx.offset, ctx.offset + len(ctx.suffix)),
             limits,
             extra=ctx.extra,
+            related=render(related, doc.spec.line_comment if doc.spec else "#"),
         )
         lap("prompt")
         stop = line_stop if ctx.kind is CompletionKind.LINE else block_stop(_min_indent(ctx))
@@ -186,7 +194,7 @@ class Pipeline:
             for g in generations
         ]
         outcome = self._finish(doc, ctx, generations, timings, cached)
-        outcome.prompt = prompt
+        outcome.prompt, outcome.related = prompt, related
         lap("postprocess")
         return outcome
 
@@ -224,12 +232,14 @@ class Pipeline:
         lead: str = "",
         extra: str = "",
         heal: bool | None = None,
+        related: str = "",
     ) -> Prompt:
         """The one prompt builder of every feature (completion, snippets, repairs).
 
         The model reads the document only through its redacted view, cut at the given str offsets;
         `lead` ends the prefix (a snippet's indentation or opening quotes), `extra` is context from
-        outside the prefix window. The budget leaves room for `limits.max_tokens`; the suffix is used
+        outside the prefix window, `related` context from other files (rendered comment lines).
+        The budget leaves room for `limits.max_tokens`; the suffix is used
         only when the model fills in the middle; models trained with <bos> at position 0 (Gemma,
         Llama) get it there.
         """
@@ -245,6 +255,7 @@ class Pipeline:
             view.redact(extra) if extra else "",
             self.token_healing if heal is None else heal,
             step=PROMPT_STEP,
+            related=view.redact(related) if related else "",
         )
         if self.engine.bos_id is not None:
             return replace(prompt, ids=[self.engine.bos_id, *prompt.ids])

@@ -15,6 +15,8 @@ from typing import Protocol
 # Tokenising a window much longer than the budget is wasted work on every keystroke; no
 # tokenizer we ship averages more than this many characters per token on code.
 MAX_CHARS_PER_TOKEN = 8
+# Context from other files takes at most 1/RELATED_SHARE of a prompt whose prefix needs the room.
+RELATED_SHARE = 4
 
 
 class TextTokenizer(Protocol):
@@ -80,6 +82,16 @@ def _head_ids(tokenizer: TextTokenizer, text: str, budget: int) -> tuple[list[in
     return ids, len(tokenizer.decode(ids))
 
 
+def _head_lines(tokenizer: TextTokenizer, text: str, budget: int) -> list[int]:
+    """The tokens of the longest run of whole lines at the start of `text` that fits `budget`."""
+    ids, chars = _head_ids(tokenizer, text, budget)
+    if chars >= len(text):
+        return ids
+    kept = text[: text.rfind("\n", 0, chars + 1) + 1]
+    ids = tokenizer.encode(kept) if kept else []
+    return ids if len(ids) <= budget else []
+
+
 def _heal(tokenizer: TextTokenizer, ids: list[int], prefix_chars: int) -> tuple[list[int], int, str]:
     """Drop the last prefix token when it is a word fragment or bare spaces, so the model can
     re-choose it.
@@ -108,13 +120,15 @@ def build_fim_prompt(
     extra: str = "",
     heal: bool = True,
     step: int = 1,
+    related: str = "",
 ) -> Prompt:
     """Build a prompt of at most `budget` tokens.
 
     The prefix nearest the cursor comes first; the suffix gets up to a quarter of the budget
-    (whatever it does not use goes back to the prefix); `extra` (imports, signatures of the
-    enclosing scopes) fills what is left, placed before the prefix. Without FIM sentinels the
-    model sees the prefix alone. `step` > 1 trades up to step - 1 prefix tokens for a prompt
+    (whatever it does not use goes back to the prefix); `related` (context from other files,
+    whole lines) leads the prompt with up to a RELATED_SHARE of it; `extra` (imports, signatures
+    of the enclosing scopes) fills what is left, placed before the prefix. Without FIM sentinels
+    the model sees the prefix alone. `step` > 1 trades up to step - 1 prefix tokens for a prompt
     start that stays put while the user types (see `_tail_ids`).
     """
     sentinels = 3 if fim else 0
@@ -122,14 +136,21 @@ def build_fim_prompt(
     if room <= 0:
         raise ValueError(f"token budget {budget} leaves no room for a prompt")
     suffix_ids, suffix_chars = _head_ids(tokenizer, suffix, room // 4) if fim else ([], 0)
-    prefix_ids, prefix_chars, whole = _tail_ids(tokenizer, prefix, room - len(suffix_ids), step)
+    # Context from other files may take up to RELATED_SHARE of the room from the prefix, and more
+    # when the prefix is short; it is cut at a line end so the file's own code starts on a new line.
+    related_ids = _head_lines(tokenizer, related, room - len(suffix_ids))
+    reserved = min(len(related_ids), room // RELATED_SHARE)
+    prefix_ids, prefix_chars, whole = _tail_ids(tokenizer, prefix, room - len(suffix_ids) - reserved, step)
     # Extra context only when the whole prefix fits: a cut prefix is better context than extra.
-    extra_room = room - len(suffix_ids) - len(prefix_ids) if whole else 0
+    extra_room = room - len(suffix_ids) - len(prefix_ids) - reserved if whole else 0
     healed = ""
     if heal:
         prefix_ids, prefix_chars, healed = _heal(tokenizer, prefix_ids, prefix_chars)
     extra_ids, _ = _head_ids(tokenizer, extra, extra_room)
-    body = extra_ids + prefix_ids
+    if len(related_ids) > reserved:
+        spare = extra_room - len(extra_ids) if whole else 0
+        related_ids = _head_lines(tokenizer, related, reserved + spare)
+    body = related_ids + extra_ids + prefix_ids
     ids = [fim.prefix, *body, fim.suffix, *suffix_ids, fim.middle] if fim else body
     assert len(ids) <= budget, (len(ids), budget)
     return Prompt(ids=ids, prefix_chars=prefix_chars, suffix_chars=suffix_chars, healed=healed)

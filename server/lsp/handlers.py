@@ -13,7 +13,6 @@ from lsprotocol import types as lsp
 from .. import __version__
 from ..assist.scheduler import SnippetRequest
 from ..assist.snippets import SnippetKind
-from ..privacy.secret_files import WorkspaceIgnores
 from ..text.documents import Position
 from .commands import CMD_ACCEPTED, CMD_STATUS, CMD_TOGGLE, SNIPPET_COMMANDS, parse_accepted, parse_options
 from .convert import code_actions, completion_items, inline_items, to_encoding, to_position, to_text_changes
@@ -28,7 +27,7 @@ def initialize(ls: GptLanguageServer, params: lsp.InitializeParams) -> None:
     ls.attach_loop()
     ls.session.set_encoding(to_encoding(ls.workspace.position_encoding))
     folders = [f.uri for f in params.workspace_folders or []]
-    ls.session.ignores = WorkspaceIgnores.for_uris(folders or [params.root_uri or ""])
+    ls.session.set_workspace(folders or [params.root_uri or ""])
     ls.read_settings(params.initialization_options)
 
 

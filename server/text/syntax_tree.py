@@ -33,3 +33,26 @@ def indent_of(line: str) -> str:
 def indent_width(line: str) -> int:
     """How many leading spaces and tabs `line` has (a tab counts as one, as the stop rules compare)."""
     return len(line) - len(line.lstrip(" \t"))
+
+
+def header_of(source: bytes, node: tree_sitter.Node, max_chars: int = 400) -> str:
+    """The header of a definition: from its line start to the start of its body ('{' included).
+
+    A header longer than `max_chars` (a very long line, or \r-only line breaks) is cut to its
+    first line.
+    """
+    line_start = source.rfind(b"\n", 0, node.start_byte) + 1
+    if node.start_byte - line_start > max_chars:
+        line_start = node.start_byte
+    body = node.child_by_field_name("body")
+    first_line_end = source.find(b"\n", node.start_byte)
+    if first_line_end < 0:
+        first_line_end = node.end_byte
+    end = min(first_line_end, node.end_byte)
+    if body is not None and body.start_byte > node.start_byte:
+        end = body.start_byte + (1 if source[body.start_byte : body.start_byte + 1] == b"{" else 0)
+    header = source[line_start:end].decode("utf-8", "replace").rstrip()
+    if len(header) > max_chars:
+        cut = min(first_line_end, line_start + max_chars)
+        header = source[line_start:cut].decode("utf-8", "replace").rstrip()
+    return header

@@ -21,12 +21,14 @@ import numpy as np
 
 from ..completion.context import analyze
 from ..completion.pipeline import Pipeline
+from ..completion.related import RelatedFiles
 from ..inference.engine import Engine
 from ..inference.model_dir import load_model_dir
 from ..inference.model_select import default_choice, resolve_model
 from ..privacy.model_input import model_view
 from ..settings import GenerationSettings
 from ..text.documents import DocumentStore, Position, PositionEncoding
+from ..workspace.index import WorkspaceIndex, project_root
 
 TOP_ALTERNATIVES = 3
 
@@ -198,6 +200,7 @@ def complete_document(doc: Any, position: Position, pipeline: Pipeline, want_exp
         "stop_reason": outcome.stop_reason,
         "latency_ms": round(latency_ms, 1),
         "timings_ms": outcome.timings,
+        "related": [{"source": p.source, "path": p.path, "text": p.text} for p in outcome.related],
         "completions": [
             {
                 "text": s.text,
@@ -214,8 +217,14 @@ def complete_document(doc: Any, position: Position, pipeline: Pipeline, want_exp
     return report
 
 
-def complete_file(path: Path, line: int, col: int | None, model: str | None, want_explain: bool) -> dict:
-    """Load the model, complete at (line, col) of `path` and return the report as plain data."""
+def complete_file(
+    path: Path, line: int, col: int | None, model: str | None, want_explain: bool, other_files: bool = True
+) -> dict:
+    """Load the model, complete at (line, col) of `path` and return the report as plain data.
+
+    With `other_files`, the file's project (the nearest folder above it with a .git, pyproject.toml,
+    setup.py or package.json) is indexed first, as an editor's workspace would be.
+    """
     text = _read(path)
     doc = DocumentStore(PositionEncoding.UTF32).open(path.resolve().as_uri(), "", 1, text)
     try:
@@ -223,7 +232,14 @@ def complete_file(path: Path, line: int, col: int | None, model: str | None, wan
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
     engine, model_path, load_ms = load_engine(model)
-    report = complete_document(doc, position, Pipeline(engine, GenerationSettings()), want_explain)
+    related = None
+    if other_files:
+        index = WorkspaceIndex([project_root(path.resolve())])
+        index.build()
+        related = RelatedFiles(index)
+    report = complete_document(
+        doc, position, Pipeline(engine, GenerationSettings(), related=related), want_explain
+    )
     return {"file": str(path), "model": str(model_path), "model_load_ms": round(load_ms, 1), **report}
 
 

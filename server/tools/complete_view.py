@@ -28,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="show the prompt, what was cut or redacted, and each token's odds",
     )
+    parser.add_argument(
+        "--no-other-files",
+        dest="other_files",
+        action="store_false",
+        help="use this file alone, without context from the other files of its project",
+    )
     parser.set_defaults(func=run)
 
 
@@ -37,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         path, line, col = parse_target(args.target)
-        report = complete_file(path, line, col, args.model, args.explain)
+        report = complete_file(path, line, col, args.model, args.explain, args.other_files)
     except (ValueError, OSError, ModelDirError) as err:
         print(f"gpt-lsp complete: {err}", file=sys.stderr)
         return 2
@@ -59,6 +65,9 @@ def render(report: dict[str, Any]) -> str:
         f"latency: {report['latency_ms']:.1f} ms ({timings})  stop: {report['stop_reason'] or '-'}"
         f"  result: {report['reason']}",
     ]
+    if report["related"]:
+        shown = ", ".join(f"{p['source']} from {p['path']}" for p in report["related"])
+        out.append(f"context from other files: {shown}")
     for c in report["completions"]:
         start, end = c["start"], c["end"]
         where = f"{start['line']}:{start['col']}"

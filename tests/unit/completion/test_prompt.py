@@ -126,3 +126,16 @@ def test_a_stepped_window_keeps_the_prompt_start_while_typing():
     assert len(starts) == 1
     exact = build_fim_prompt(tok, None, text, "", budget=200, heal=False)
     assert len(exact.ids) == 200
+
+
+def test_context_from_other_files_leads_the_prompt_in_whole_lines_within_its_share():
+    tok = CharTokenizer()
+    related = "# From a.py:\n# def helper(x):\n" * 10
+    long_prefix = "y = 1\n" * 100
+    prompt = build_fim_prompt(tok, FIM, long_prefix, "", budget=103, related=related, heal=False)
+    body = tok.decode(split(prompt.ids)[0])
+    # A quarter of the room (25 tokens) holds the first line (13) but not the second (17 more).
+    assert body.startswith("# From a.py:\n") and "helper" not in body
+    # A short prefix leaves the rest of the room to the other files.
+    short = build_fim_prompt(tok, FIM, "y = 1\n", "", budget=103, related=related, heal=False)
+    assert len(tok.decode(split(short.ids)[0])) > 25
