@@ -118,6 +118,7 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
     loudly here instead of vanishing from `--help`."""
     from gpt_lsp.model import (
         bench,
+        context_bench,
         context_eval,
         corpus,
         evaluate,
@@ -139,6 +140,7 @@ def register_commands(subparsers: argparse._SubParsersAction) -> None:
         finetune,
         export,
         evaluate,
+        context_bench,
         context_eval,
         bench,
         hint_bench,

@@ -326,7 +326,13 @@ class Session:
         if cancelled():
             self.set_status("ready", "cancelled: the document changed", uri)
             return None
-        log.debug("completion %s %s %s", uri, outcome.reason, outcome.timings)
+        log.debug(
+            "completion %s %s %s; other files: %s",
+            uri,
+            outcome.reason,
+            outcome.timings,
+            ", ".join(f"{p.source} {p.path}" for p in outcome.related) or "-",
+        )
         self.set_status("error" if outcome.stop_reason == "unavailable" else "ready", outcome.reason, uri)
         return doc, outcome
 

@@ -64,13 +64,17 @@ class RelatedFiles:
         self.index = index
         self.max_chars = max_chars
         self.windows = NeighborWindows()
-        self._recent: OrderedDict[str, Document] = OrderedDict()
+        self._recent: OrderedDict[str, tuple[Document, bool]] = OrderedDict()  # uri -> (doc, may be read)
         self._lock = threading.Lock()
 
     def touch(self, doc: Document) -> None:
         """`doc` was just opened or edited: it is the most recent document."""
         with self._lock:
-            self._recent[doc.uri] = doc
+            known = self._recent.get(doc.uri)
+        # Whether it may be read is decided once per document (a few stat() calls for .gitignore).
+        readable = known[1] if known is not None else self._may_read(doc.uri)
+        with self._lock:
+            self._recent[doc.uri] = (doc, readable)
             self._recent.move_to_end(doc.uri)
             while len(self._recent) > MAX_RECENT:
                 self._recent.popitem(last=False)
@@ -80,9 +84,9 @@ class RelatedFiles:
             self._recent.pop(uri, None)
 
     def recent(self, exclude: str) -> list[Document]:
+        """The readable recent documents but `exclude`, most recent first."""
         with self._lock:
-            docs = [d for uri, d in reversed(self._recent.items()) if uri != exclude]
-        return [d for d in docs if self._may_read(d.uri)]
+            return [d for uri, (d, readable) in reversed(self._recent.items()) if readable and uri != exclude]
 
     def _may_read(self, uri: str) -> bool:
         if is_secret_file(uri):
@@ -95,13 +99,14 @@ class RelatedFiles:
         here = _local_path(doc.uri)
         pieces: list[RelatedPiece] = []
         imported: list[tuple[FileOutline, str | None]] = []
+        recent = self.recent(doc.uri)
         if self.index is not None:
-            for other in self.recent(doc.uri)[:4]:
+            for other in recent[:4]:
                 self.index.refresh(other)
             imported = self.imported_modules(doc)
             pieces += self._near_cursor(doc, offset, here, {f.path for f, _ in imported})
-            pieces += self._imported(imported)
-        pieces += self._neighbors(doc, offset)
+        pieces += self._neighbors(doc, offset, recent)
+        pieces += self._imported(imported)
         return _within(_unique(pieces), self.max_chars)
 
     def _near_cursor(
@@ -186,10 +191,10 @@ class RelatedFiles:
                     pieces.append(RelatedPiece("import", outline.relative, "\n".join(headers)))
         return pieces
 
-    def _neighbors(self, doc: Document, offset: int) -> list[RelatedPiece]:
+    def _neighbors(self, doc: Document, offset: int, recent: list[Document]) -> list[RelatedPiece]:
         line = doc.index.line_of(offset)
         query = doc.text[int(doc.index.starts[max(0, line - QUERY_LINES)]) : offset]
-        docs = [d for d in self.recent(doc.uri) if d.spec is doc.spec or d.language_id == doc.language_id]
+        docs = [d for d in recent if d.spec is doc.spec or d.language_id == doc.language_id]
         pieces = []
         for snippet in self.windows.best(query, docs):
             other = next(d for d in docs if d.uri == snippet.uri)

@@ -8,7 +8,7 @@ import pytest
 
 from gpt_lsp.inference.model_dir import default_model_path
 from gpt_lsp.session import Session, Status
-from gpt_lsp.settings import Settings
+from gpt_lsp.settings import ContextSettings, Settings
 from gpt_lsp.text.documents import Position, TextChange
 
 SOURCE = "def total(items):\n    result = 0\n    for item in items:\n        result += item\n    return re"
@@ -80,4 +80,26 @@ async def test_an_edit_cancels_the_running_completion() -> None:
     await asyncio.sleep(0)  # the request is on the worker (or waiting for it)
     session.change(uri, 2, [TextChange(SOURCE + "s")])
     assert await pending is None
+    session.shutdown()
+
+
+async def test_the_workspace_is_indexed_and_other_files_reach_the_prompt_unless_turned_off(tmp_path) -> None:
+    (tmp_path / "shapes.py").write_text("def polygon_area(points: list) -> float:\n    return 0.0\n")
+    statuses: list[Status] = []
+    session = Session(default_model_path(), statuses.append)
+    session.set_workspace([tmp_path.as_uri()])
+    session.apply_settings(Settings())
+    for _ in range(600):
+        if session.pipeline is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert session.related.index is not None and session.related.index.ready.wait(10)
+    uri = (tmp_path / "main.py").as_uri()
+    session.open(uri, "python", 1, "from shapes import polygon_area\n\nprint(polygon_")
+    _, outcome = await session.complete(uri, Position(2, 14), True)
+    assert [(p.source, p.path) for p in outcome.related] == [("definition", "shapes.py")]
+    session.apply_settings(Settings(context=ContextSettings(other_files=False)))
+    session.change(uri, 2, [TextChange("from shapes import polygon_area\n\nprint(polygon_a")])
+    _, outcome = await session.complete(uri, Position(2, 15), True)
+    assert outcome.related == []
     session.shutdown()

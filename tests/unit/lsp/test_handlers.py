@@ -126,3 +126,35 @@ async def test_exit_code_says_whether_shutdown_came_first(server) -> None:
     with pytest.raises(SystemExit):
         feed(ls, {"method": "exit"})
     assert ls.exit_code == 0
+
+
+async def test_the_workspace_folders_are_indexed_and_opened_documents_become_recent_tabs(
+    server, tmp_path
+) -> None:
+    ls, wire = server
+    (tmp_path / "shapes.py").write_text("def polygon_area(points):\n    return 0\n")
+    capabilities = {"general": {"positionEncodings": ["utf-16"]}}
+    folders = [{"uri": tmp_path.as_uri(), "name": "w"}]
+    feed(
+        ls,
+        {
+            "id": 1,
+            "method": "initialize",
+            "params": {"capabilities": capabilities, "workspaceFolders": folders},
+        },
+    )
+    await asyncio.sleep(0.05)
+    index = ls.session.related.index
+    assert index is not None and index.ready.wait(10)
+    assert [f.relative for f in index.files()] == ["shapes.py"]
+    uri = (tmp_path / "main.py").as_uri()
+    feed(
+        ls,
+        {
+            "method": "textDocument/didOpen",
+            "params": {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": "x = 1\n"}},
+        },
+    )
+    assert [d.uri for d in ls.session.related.recent(exclude="")] == [uri]
+    feed(ls, {"method": "textDocument/didClose", "params": {"textDocument": {"uri": uri}}})
+    assert ls.session.related.recent(exclude="") == []
