@@ -5,8 +5,9 @@ whose expected completion uses a name defined in another file of the same reposi
 the file itself), so the model can only know the name from elsewhere. Each cut goes through the
 serving pipeline twice on the same model: with the file alone, and with context from other files
 (the workspace index of the repository, and as "recent tabs" the local modules the file imports,
-then files of its folder, up to three). Reported: line EM/ES with and without, their difference,
-how often context was found, and the cost of gathering it.
+then files of its folder, up to three). Reported: line EM/ES with and without (for each share of
+the prompt the other files may take), the same on the cuts whose name appears nowhere before the
+cursor, how often context was found, and the cost of gathering it.
 
 Use repositories that are in no training data (for example sdists from the package registry).
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gpt_lsp.completion.pipeline import Pipeline
+from gpt_lsp.completion.prompt import RELATED_SHARE
 from gpt_lsp.completion.related import RelatedFiles
 from gpt_lsp.inference.engine import Engine
 from gpt_lsp.inference.model_dir import ModelDirError, load_model_dir
@@ -38,6 +40,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SKIP_LINE = re.compile(r"^\s*(#|$|\"\"\"|'''|@|import |from \S+ import )")
 MIN_NAME_CHARS = 4  # shorter names (`id`, `run`) are defined everywhere and say little
 MAX_RECENT = 3
+MIN_TYPED = 3  # characters of the name typed before an in-name cut
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,11 @@ def foreign_names(index: WorkspaceIndex, entry: FileOutline) -> set[str]:
     }
 
 
-def repository_cuts(repo: Path, rng: random.Random) -> tuple[WorkspaceIndex, list[RepoCut]]:
-    """Index `repo` and list one cut per line that uses a name from another file."""
+def repository_cuts(
+    repo: Path, rng: random.Random, in_name: bool = False
+) -> tuple[WorkspaceIndex, list[RepoCut]]:
+    """Index `repo` and list one cut per line that uses a name from another file: before the name,
+    or `in_name` (after its first MIN_TYPED characters, as while typing it)."""
     index = WorkspaceIndex([repo])
     index.build()
     cuts: list[RepoCut] = []
@@ -78,10 +84,12 @@ def repository_cuts(repo: Path, rng: random.Random) -> tuple[WorkspaceIndex, lis
                 if uses:
                     use = rng.choice(uses)
                     name_start = start + use.start()
-                    # A cut at a token boundary between the line's start and the name.
-                    choices = [c for c in range(body + 1, name_start + 1) if not _inside_word(text, c)]
+                    if in_name:  # the user has typed the first characters of the name
+                        choices = list(range(name_start + MIN_TYPED, start + use.end()))
+                    else:  # a cut at a token boundary between the line's start and the name
+                        choices = [c for c in range(body + 1, name_start + 1) if not _inside_word(text, c)]
                     if choices:
-                        sample = LineSample(text, rng.choice(choices), end, False)
+                        sample = LineSample(text, rng.choice(choices), end, in_name)
                         cuts.append(RepoCut(sample, entry.path, use.group()))
             start = end + 1
     return index, cuts
@@ -131,6 +139,7 @@ def run_cuts(
             {
                 "file": str(cut.path),
                 "name": cut.name,
+                "unseen": cut.name not in s.text[: s.cut],
                 "target": s.target,
                 "prediction": prediction,
                 "ms": ms,
@@ -147,6 +156,7 @@ def run_cuts(
 def summarize(results: list[dict[str, Any]], seed: int) -> dict[str, Any]:
     em = [100.0 * metrics.exact_match(r["prediction"], r["target"]) for r in results]
     es = [metrics.edit_similarity(r["prediction"], r["target"]) for r in results]
+    unseen = [i for i, r in enumerate(results) if r["unseen"]]
     named = [100.0 * (r["name"] in r["prediction"]) for r in results]
     related_ms = [r["related_ms"] for r in results]
     return {
@@ -156,6 +166,11 @@ def summarize(results: list[dict[str, Any]], seed: int) -> dict[str, Any]:
         "es": sum(es) / max(len(es), 1),
         "es_ci": metrics.bootstrap_ci(es, seed),
         "name_used": sum(named) / max(len(named), 1),
+        # Cuts whose name appears nowhere before the cursor: only another file can tell it.
+        "unseen_n": len(unseen),
+        "unseen_em": sum(em[i] for i in unseen) / max(len(unseen), 1),
+        "unseen_es": sum(es[i] for i in unseen) / max(len(unseen), 1),
+        "unseen_name_used": sum(named[i] for i in unseen) / max(len(unseen), 1),
         "empty": sum(1 for r in results if not r["prediction"]),
         "with_related": sum(1 for r in results if r["related"]),
         "related_p50_ms": metrics.percentile(related_ms, 0.5),
@@ -173,20 +188,23 @@ def evaluate(model: str, repos: list[Path], args: argparse.Namespace) -> dict[st
     )
     rng = random.Random(args.seed)
     report: dict[str, Any] = {"model": str(model_dir), "variant": engine.onnx_path.name, "repos": {}}
-    everything: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
+    conditions = ["without"] + [f"share {share}" for share in args.shares]
+    everything: dict[str, list[dict[str, Any]]] = {c: [] for c in conditions}
     per_repo = max(1, args.n // len(repos))
     for repo in repos:
-        index, cuts = repository_cuts(repo, rng)
+        index, cuts = repository_cuts(repo, rng, args.in_name)
         rng.shuffle(cuts)
         cuts = cuts[:per_repo]
         _say(f"{model_dir.name}: {repo.name}: {len(index)} files indexed, {len(cuts)} cuts")
-        for condition in ("without", "with"):
-            results = run_cuts(pipeline, index, cuts, condition == "with")
-            everything[condition] += results
+        everything["without"] += run_cuts(pipeline, index, cuts, False)
+        for share in args.shares:
+            pipeline.related_share = share
+            everything[f"share {share}"] += run_cuts(pipeline, index, cuts, True)
         report["repos"][repo.name] = {"files": len(index), "cuts": len(cuts)}
+    report["conditions"] = conditions
     for condition, results in everything.items():
         report[condition] = summarize(results, args.seed)
-        report[condition + "_examples"] = results[:20]
+        report[condition + " results"] = results
     return report
 
 
@@ -197,6 +215,10 @@ ROWS = [
     ("ES %", "es", "{:.1f}"),
     ("ES 95% CI", "es_ci", "{0[0]:.1f}-{0[1]:.1f}"),
     ("uses the name %", "name_used", "{:.1f}"),
+    ("name unseen in file: n", "unseen_n", "{}"),
+    ("  EM %", "unseen_em", "{:.1f}"),
+    ("  ES %", "unseen_es", "{:.1f}"),
+    ("  uses the name %", "unseen_name_used", "{:.1f}"),
     ("empty", "empty", "{}"),
     ("cuts given context", "with_related", "{}"),
     ("gathering p50 ms", "related_p50_ms", "{:.2f}"),
@@ -208,13 +230,14 @@ ROWS = [
 def format_table(reports: list[dict[str, Any]]) -> str:
     headers = ["metric"]
     for r in reports:
-        headers += [f"{Path(r['model']).name}: this file", f"{Path(r['model']).name}: + other files"]
+        headers += [
+            f"{Path(r['model']).name}: "
+            + ("this file" if c == "without" else f"+ other files (1/{c.split()[1]})")
+            for c in r["conditions"]
+        ]
     lines = [headers]
     for label, key, fmt in ROWS:
-        row = [label]
-        for r in reports:
-            row += [fmt.format(r["without"][key]), fmt.format(r["with"][key])]
-        lines.append(row)
+        lines.append([label] + [fmt.format(r[c][key]) for r in reports for c in r["conditions"]])
     widths = [max(len(row[i]) for row in lines) for i in range(len(headers))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in lines)
 
@@ -241,6 +264,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0 = half the cores)")
     p.add_argument("--max-tokens", type=int, default=48, help="token cap per completion")
     p.add_argument("--timeout-ms", type=int, default=60000, help="per-completion time cap")
+    p.add_argument(
+        "--shares",
+        type=int,
+        nargs="+",
+        default=[RELATED_SHARE],
+        metavar="K",
+        help=f"measure with other files taking at most 1/K of a full prompt, for each K (default {RELATED_SHARE})",
+    )
+    p.add_argument(
+        "--in-name",
+        action="store_true",
+        help="cut after the first characters of the name (while it is being typed) instead of before it",
+    )
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the full report here")
     p.set_defaults(func=run)
 

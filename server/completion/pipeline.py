@@ -23,7 +23,7 @@ from ..text.syntax_tree import indent_width, parser_for
 from .cache import GenerationCache, TypingThrough
 from .context import CompletionContext, CompletionKind, analyze
 from .postprocess import Edit, adds_parse_errors, block_stop, line_stop, shape_edit
-from .prompt import Prompt, build_fim_prompt
+from .prompt import RELATED_SHARE, Prompt, build_fim_prompt
 from .related import RelatedFiles, RelatedPiece, render
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,7 @@ class Pipeline:
     ) -> None:
         self.engine = engine
         self.related = related  # context from other files of the workspace; None = this file only
+        self.related_share = RELATED_SHARE  # other files take at most 1/this of a full prompt
         self.fallback = fallback  # serves while a remote backend is unavailable (remote.fallbackToLocal)
         self.generation = generation
         self.token_healing = (
@@ -256,6 +257,7 @@ class Pipeline:
             self.token_healing if heal is None else heal,
             step=PROMPT_STEP,
             related=view.redact(related) if related else "",
+            related_share=self.related_share,
         )
         if self.engine.bos_id is not None:
             return replace(prompt, ids=[self.engine.bos_id, *prompt.ids])

@@ -121,12 +121,13 @@ def build_fim_prompt(
     heal: bool = True,
     step: int = 1,
     related: str = "",
+    related_share: int = RELATED_SHARE,
 ) -> Prompt:
     """Build a prompt of at most `budget` tokens.
 
     The prefix nearest the cursor comes first; the suffix gets up to a quarter of the budget
     (whatever it does not use goes back to the prefix); `related` (context from other files,
-    whole lines) leads the prompt with up to a RELATED_SHARE of it; `extra` (imports, signatures
+    whole lines) leads the prompt with up to 1/`related_share` of it; `extra` (imports, signatures
     of the enclosing scopes) fills what is left, placed before the prefix. Without FIM sentinels
     the model sees the prefix alone. `step` > 1 trades up to step - 1 prefix tokens for a prompt
     start that stays put while the user types (see `_tail_ids`).
@@ -139,7 +140,7 @@ def build_fim_prompt(
     # Context from other files may take up to RELATED_SHARE of the room from the prefix, and more
     # when the prefix is short; it is cut at a line end so the file's own code starts on a new line.
     related_ids = _head_lines(tokenizer, related, room - len(suffix_ids))
-    reserved = min(len(related_ids), room // RELATED_SHARE)
+    reserved = min(len(related_ids), room // related_share)
     prefix_ids, prefix_chars, whole = _tail_ids(tokenizer, prefix, room - len(suffix_ids) - reserved, step)
     # Extra context only when the whole prefix fits: a cut prefix is better context than extra.
     extra_room = room - len(suffix_ids) - len(prefix_ids) - reserved if whole else 0
