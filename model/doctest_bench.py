@@ -85,11 +85,8 @@ def find_tasks(root: Path) -> list[Task]:
             name_node = node.child_by_field_name("name")
             assert name_node is not None
             module = ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
-            tasks.append(
-                Task(
-                    relative, module, name_node.text.decode(), text, len(source[: first.start_byte].decode())
-                )
-            )
+            name = source[name_node.start_byte : name_node.end_byte].decode()
+            tasks.append(Task(relative, module, name, text, len(source[: first.start_byte].decode())))
     return tasks
 
 
@@ -127,7 +124,7 @@ def evaluate(model: str, tasks: list[Task], root: Path, args: argparse.Namespace
     engine = Engine(load_model_dir(model_dir), args.variant, args.threads)
     engine.warm_up()
     pipeline = Pipeline(engine, GenerationSettings())
-    results = []
+    results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / "src"
         shutil.copytree(root, copy)
@@ -146,13 +143,13 @@ def evaluate(model: str, tasks: list[Task], root: Path, args: argparse.Namespace
                 {"function": f"{task.module}.{task.name}", "passed": passed, "message": message, "ms": ms}
             )
             _say(f"{model_dir.name}: {task.module}.{task.name}: {'pass' if passed else 'fail'} ({message})")
-    passed = sum(r["passed"] for r in results)
+    passed_count = sum(1 for r in results if r["passed"])
     return {
         "model": str(model_dir),
         "variant": engine.onnx_path.name,
         "n": len(results),
-        "passed": passed,
-        "pass_at_1": 100.0 * passed / max(len(results), 1),
+        "passed": passed_count,
+        "pass_at_1": 100.0 * passed_count / max(len(results), 1),
         "no_candidate": sum(1 for r in results if "nothing" in r["message"] or "not offered" in r["message"]),
         "results": results,
     }

@@ -142,7 +142,7 @@ class RelatedFiles:
         if self.index is None or doc.tree is None or doc.spec is None or doc.spec.name != "python":
             return []
         here = _local_path(doc.uri)
-        found = []
+        found: list[tuple[FileOutline, str | None]] = []
         for node in doc.tree.root_node.children:
             if node.type == "import_from_statement":
                 module = node.child_by_field_name("module_name")

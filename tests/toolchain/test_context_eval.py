@@ -38,9 +38,10 @@ def test_cuts_use_a_name_defined_in_another_file_only(tmp_path):
     assert cuts and {c.name for c in cuts} == {"polygon_area"}
     assert all(c.path.name == "report.py" and c.sample.target.endswith("polygon_area(corners)") for c in cuts)
     _, typing = repository_cuts(tmp_path, random.Random(0), in_name=True)
-    assert all(
-        c.sample.text[c.sample.cut - 3 : c.sample.cut] == "pol" or c.sample.mid_identifier for c in typing
-    )
+    assert typing
+    for c in typing:  # the cursor sits after 3 or more typed characters of the name
+        typed = re.search(r"\w+$", c.sample.text[: c.sample.cut]).group()
+        assert len(typed) >= 3 and c.name.startswith(typed) and typed != c.name
 
 
 def test_eval_context_reports_both_conditions(tmp_path, capsys):
