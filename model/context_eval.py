@@ -37,6 +37,7 @@ from gpt_lsp.text.documents import DocumentStore
 from gpt_lsp.workspace.index import FileOutline, WorkspaceIndex
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TYPED = re.compile(r"\w+$")
 _SKIP_LINE = re.compile(r"^\s*(#|$|\"\"\"|'''|@|import |from \S+ import )")
 MIN_NAME_CHARS = 4  # shorter names (`id`, `run`) are defined everywhere and say little
 MAX_RECENT = 3
@@ -140,6 +141,8 @@ def run_cuts(
                 "file": str(cut.path),
                 "name": cut.name,
                 "unseen": cut.name not in s.text[: s.cut],
+                # What the line reads after accepting: the typed part of a word, then the completion.
+                "typed": _TYPED.search(s.text[: s.cut]).group() if _TYPED.search(s.text[: s.cut]) else "",
                 "target": s.target,
                 "prediction": prediction,
                 "ms": ms,
@@ -157,7 +160,7 @@ def summarize(results: list[dict[str, Any]], seed: int) -> dict[str, Any]:
     em = [100.0 * metrics.exact_match(r["prediction"], r["target"]) for r in results]
     es = [metrics.edit_similarity(r["prediction"], r["target"]) for r in results]
     unseen = [i for i, r in enumerate(results) if r["unseen"]]
-    named = [100.0 * (r["name"] in r["prediction"]) for r in results]
+    named = [100.0 * (r["name"] in r["typed"] + r["prediction"]) for r in results]
     related_ms = [r["related_ms"] for r in results]
     return {
         "n": len(results),

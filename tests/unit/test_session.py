@@ -83,12 +83,12 @@ async def test_an_edit_cancels_the_running_completion() -> None:
     session.shutdown()
 
 
-async def test_the_workspace_is_indexed_and_other_files_reach_the_prompt_unless_turned_off(tmp_path) -> None:
+async def test_once_turned_on_the_workspace_is_indexed_and_other_files_reach_the_prompt(tmp_path) -> None:
     (tmp_path / "shapes.py").write_text("def polygon_area(points: list) -> float:\n    return 0.0\n")
     statuses: list[Status] = []
     session = Session(default_model_path(), statuses.append)
     session.set_workspace([tmp_path.as_uri()])
-    session.apply_settings(Settings())
+    session.apply_settings(Settings(context=ContextSettings(other_files=True)))
     for _ in range(600):
         if session.pipeline is not None:
             break

@@ -43,3 +43,17 @@ def test_inline_candidates_default_to_one_and_stay_between_one_and_three():
     for bad in (0, 4):
         with pytest.raises(SettingsError, match="inlineCompletion.candidates"):
             parse_settings({"inlineCompletion": {"candidates": bad}})
+
+
+def test_every_documented_setting_parses_back_from_its_camel_case_key():
+    """Each key of the schema (what editors list) is accepted by the parser: a section the parser does
+    not know would make every client's settings invalid."""
+    for key, default in settings_schema().items():
+        raw: dict = {}
+        node = raw
+        *sections, leaf = key.split(".")
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[leaf] = default
+        assert parse_settings(raw) == Settings(), key
+    assert parse_settings({"context": {"otherFiles": True}}).context.other_files is True

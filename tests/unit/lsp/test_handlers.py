@@ -135,14 +135,9 @@ async def test_the_workspace_folders_are_indexed_and_opened_documents_become_rec
     (tmp_path / "shapes.py").write_text("def polygon_area(points):\n    return 0\n")
     capabilities = {"general": {"positionEncodings": ["utf-16"]}}
     folders = [{"uri": tmp_path.as_uri(), "name": "w"}]
-    feed(
-        ls,
-        {
-            "id": 1,
-            "method": "initialize",
-            "params": {"capabilities": capabilities, "workspaceFolders": folders},
-        },
-    )
+    options = {"context": {"otherFiles": True}}
+    params = {"capabilities": capabilities, "workspaceFolders": folders, "initializationOptions": options}
+    feed(ls, {"id": 1, "method": "initialize", "params": params})
     await asyncio.sleep(0.05)
     index = ls.session.related.index
     assert index is not None and index.ready.wait(10)
@@ -158,3 +153,11 @@ async def test_the_workspace_folders_are_indexed_and_opened_documents_become_rec
     assert [d.uri for d in ls.session.related.recent(exclude="")] == [uri]
     feed(ls, {"method": "textDocument/didClose", "params": {"textDocument": {"uri": uri}}})
     assert ls.session.related.recent(exclude="") == []
+
+
+async def test_by_default_the_workspace_is_not_indexed(server, tmp_path) -> None:
+    ls, _ = server
+    folders = [{"uri": tmp_path.as_uri(), "name": "w"}]
+    feed(ls, {"id": 1, "method": "initialize", "params": {"capabilities": {}, "workspaceFolders": folders}})
+    await asyncio.sleep(0.05)
+    assert ls.session.roots == [tmp_path] and ls.session.related.index is None
