@@ -27,11 +27,9 @@ from typing import Any
 from gpt_lsp.completion.pipeline import Pipeline
 from gpt_lsp.completion.prompt import RELATED_SHARE
 from gpt_lsp.completion.related import RelatedFiles
-from gpt_lsp.inference.engine import Engine
-from gpt_lsp.inference.model_dir import ModelDirError, load_model_dir
-from gpt_lsp.inference.model_select import resolve_model
+from gpt_lsp.inference.model_dir import ModelDirError
 from gpt_lsp.model import metrics
-from gpt_lsp.model.evaluate import LineSample
+from gpt_lsp.model.evaluate import LineSample, aligned, open_engine
 from gpt_lsp.settings import GenerationSettings
 from gpt_lsp.text.documents import DocumentStore
 from gpt_lsp.workspace.index import FileOutline, WorkspaceIndex
@@ -183,9 +181,7 @@ def summarize(results: list[dict[str, Any]], seed: int) -> dict[str, Any]:
 
 
 def evaluate(model: str, repos: list[Path], args: argparse.Namespace) -> dict[str, Any]:
-    model_dir = resolve_model(model, on_stage=_say)
-    engine = Engine(load_model_dir(model_dir), args.variant, args.threads)
-    engine.warm_up()
+    model_dir, engine = open_engine(model, args.variant, args.threads)
     pipeline = Pipeline(
         engine, GenerationSettings(max_tokens_line=args.max_tokens, timeout_ms=args.timeout_ms)
     )
@@ -241,8 +237,7 @@ def format_table(reports: list[dict[str, Any]]) -> str:
     lines = [headers]
     for label, key, fmt in ROWS:
         lines.append([label] + [fmt.format(r[c][key]) for r in reports for c in r["conditions"]])
-    widths = [max(len(row[i]) for row in lines) for i in range(len(headers))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in lines)
+    return aligned(lines)
 
 
 def _say(message: str) -> None:

@@ -27,9 +27,9 @@ from typing import Any
 
 from gpt_lsp.assist.snippets import SnippetKind, generate_snippet, plan_snippet
 from gpt_lsp.completion.pipeline import Pipeline
-from gpt_lsp.inference.engine import DecodeLimits, Engine
-from gpt_lsp.inference.model_dir import ModelDirError, load_model_dir
-from gpt_lsp.inference.model_select import resolve_model
+from gpt_lsp.inference.engine import DecodeLimits
+from gpt_lsp.inference.model_dir import ModelDirError
+from gpt_lsp.model.evaluate import open_engine
 from gpt_lsp.settings import GenerationSettings
 from gpt_lsp.text.documents import DocumentStore
 from gpt_lsp.text.languages import language_for
@@ -120,9 +120,7 @@ def implement(pipeline: Pipeline, task: Task, max_tokens: int, timeout_ms: int) 
 
 
 def evaluate(model: str, tasks: list[Task], root: Path, args: argparse.Namespace) -> dict[str, Any]:
-    model_dir = resolve_model(model, on_stage=_say)
-    engine = Engine(load_model_dir(model_dir), args.variant, args.threads)
-    engine.warm_up()
+    model_dir, engine = open_engine(model, args.variant, args.threads)
     pipeline = Pipeline(engine, GenerationSettings())
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch:

@@ -155,13 +155,10 @@ def language_model_figures(engine: Engine, files: list[str], max_tokens: int) ->
 
 def evaluate_model(model: str | Path, files: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Figures for one model, named as `--model` names it (folder, GGUF file or model name)."""
-    model_dir = resolve_model(model, on_stage=_say)
-    directory = load_model_dir(model_dir)
-    engine = Engine(directory, args.variant, args.threads)
+    model_dir, engine = open_engine(model, args.variant, args.threads)
     engine.repetition_guard = not args.no_repetition_guard
     if args.repetition_penalty is not None:
         engine.repetition_penalty = args.repetition_penalty
-    engine.warm_up()
     generation = GenerationSettings(max_tokens_line=args.max_tokens, timeout_ms=args.timeout_ms)
     pipeline = Pipeline(engine, generation, token_healing=not args.no_healing, prompt=args.prompt)
     ablated = [
@@ -214,8 +211,21 @@ def format_table(reports: list[dict[str, Any]]) -> str:
     lines = [headers]
     for label, (section, key), fmt in ROWS:
         lines.append([label] + [fmt.format(r[section][key]) for r in reports])
-    widths = [max(len(row[i]) for row in lines) for i in range(len(headers))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in lines)
+    return aligned(lines)
+
+
+def aligned(rows: list[list[str]]) -> str:
+    """Rows of cells as text columns, each as wide as its widest cell (the measuring commands' tables)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+
+
+def open_engine(model: str | Path, variant: str, threads: int) -> tuple[Path, Engine]:
+    """A model named as `--model` names it (folder, GGUF file or name), loaded and warmed up."""
+    model_dir = resolve_model(model, on_stage=_say)
+    engine = Engine(load_model_dir(model_dir), variant, threads)
+    engine.warm_up()
+    return model_dir, engine
 
 
 def _say(message: str) -> None:
