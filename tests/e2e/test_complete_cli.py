@@ -53,7 +53,7 @@ def test_json_explain_shows_prompt_and_token_odds(demo_file: Path) -> None:
     assert report["context_kind"] == "block"
     assert report["stop_reason"] == "stop_rule"
     assert [c["text"] for c in report["completions"]] == ["return None"]
-    assert set(report["timings_ms"]) == {"context", "prompt", "decode", "postprocess"}
+    assert set(report["timings_ms"]) == {"context", "redact", "related", "prompt", "decode", "postprocess"}
     ex = report["explain"]
     prompt = "".join(t["text"] for t in ex["prompt_tokens"] if not t["sentinel"])
     assert prompt == SAMPLE  # the whole file fits the budget: nothing cut, nothing redacted

@@ -80,7 +80,7 @@ def test_complete_reports_what_the_editor_gets_and_how(server: PlaygroundServer)
     assert status == 200, report
     assert [c["text"] for c in report["completions"]] == ["return None"]  # as `gpt-lsp complete` prints
     assert report["context_kind"] == "block" and report["language"] == "python"
-    assert set(report["timings_ms"]) == {"context", "prompt", "decode", "postprocess"}
+    assert set(report["timings_ms"]) == {"context", "redact", "related", "prompt", "decode", "postprocess"}
     ex = report["explain"]
     assert ex["prompt_format"] == "prefix"  # the shipped model's choice
     assert "".join(t["text"] for t in ex["prompt_tokens"]) == SAMPLE

@@ -149,7 +149,7 @@ def test_click_shows_completion_prompt_tokens_and_latency(page) -> None:  # noqa
         assert 0 < float(row[2]) <= 1
         assert result.locator("table.tokens tbody tr").nth(i).locator(".alt").count() == 3
     latency = result.locator(".latency tr th").all_inner_texts()
-    assert latency == ["context", "prompt", "decode", "postprocess"]
+    assert latency == ["context", "redact", "related", "prompt", "decode", "postprocess"]
 
 
 def test_changed_settings_change_the_output(page) -> None:  # noqa: ANN001

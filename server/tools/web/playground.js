@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
-const STAGES = ["context", "prompt", "decode", "postprocess"];
+const STAGES = ["context", "redact", "related", "prompt", "decode", "postprocess"];
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
