@@ -5,9 +5,9 @@ budget keeps only the head):
 
 1. definitions of the identifiers just before the cursor (and of the one being typed) that live in
    another file of the workspace: often the only place the right name or argument order appears;
-2. the interface of the local modules the file imports (Python): signatures of the imported
-   names, or the outline of an imported module;
-3. the recent file window most similar to the code above the cursor ("neighboring tabs").
+2. the recent file window most similar to the code above the cursor ("neighboring tabs");
+3. the interface of the local modules the file imports (Python): signatures of the imported
+   names, or the outline of an imported module (last: they are the least specific and the longest).
 
 Everything is rendered as comments in the file's language, with the path it came from, so the
 prompt stays code the model has seen many times (a file that begins with notes about other
