@@ -18,7 +18,6 @@ import argparse
 import json
 import random
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from gpt_lsp.completion.prompt import RELATED_SHARE
 from gpt_lsp.completion.related import RelatedFiles
 from gpt_lsp.inference.model_dir import ModelDirError
 from gpt_lsp.model import metrics
-from gpt_lsp.model.evaluate import LineSample, aligned, open_engine
+from gpt_lsp.model.evaluate import LineSample, aligned, open_engine, say
 from gpt_lsp.settings import GenerationSettings
 from gpt_lsp.text.documents import DocumentStore
 from gpt_lsp.workspace.index import FileOutline, WorkspaceIndex
@@ -194,7 +193,7 @@ def evaluate(model: str, repos: list[Path], args: argparse.Namespace) -> dict[st
         index, cuts = repository_cuts(repo, rng, args.in_name)
         rng.shuffle(cuts)
         cuts = cuts[:per_repo]
-        _say(f"{model_dir.name}: {repo.name}: {len(index)} files indexed, {len(cuts)} cuts")
+        say(f"{model_dir.name}: {repo.name}: {len(index)} files indexed, {len(cuts)} cuts")
         everything["without"] += run_cuts(pipeline, index, cuts, False)
         for share in args.shares:
             pipeline.related_share = share
@@ -240,10 +239,6 @@ def format_table(reports: list[dict[str, Any]]) -> str:
     return aligned(lines)
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "eval-context",
@@ -282,14 +277,14 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     missing = [str(r) for r in args.repos if not r.is_dir()]
     if missing:
-        _say(f"gpt-lsp eval-context: error: not a folder: {', '.join(missing)}")
+        say(f"gpt-lsp eval-context: error: not a folder: {', '.join(missing)}")
         return 2
     try:
         reports = [evaluate(args.model, args.repos, args)]
         if args.compare:
             reports.append(evaluate(args.compare, args.repos, args))
     except ModelDirError as err:
-        _say(f"gpt-lsp eval-context: error: {err}")
+        say(f"gpt-lsp eval-context: error: {err}")
         return 1
     print(format_table(reports))
     if args.json:

@@ -29,7 +29,7 @@ from gpt_lsp.assist.snippets import SnippetKind, generate_snippet, plan_snippet
 from gpt_lsp.completion.pipeline import Pipeline
 from gpt_lsp.inference.engine import DecodeLimits
 from gpt_lsp.inference.model_dir import ModelDirError
-from gpt_lsp.model.evaluate import open_engine
+from gpt_lsp.model.evaluate import open_engine, say
 from gpt_lsp.settings import GenerationSettings
 from gpt_lsp.text.documents import DocumentStore
 from gpt_lsp.text.languages import language_for
@@ -140,7 +140,7 @@ def evaluate(model: str, tasks: list[Task], root: Path, args: argparse.Namespace
             results.append(
                 {"function": f"{task.module}.{task.name}", "passed": passed, "message": message, "ms": ms}
             )
-            _say(f"{model_dir.name}: {task.module}.{task.name}: {'pass' if passed else 'fail'} ({message})")
+            say(f"{model_dir.name}: {task.module}.{task.name}: {'pass' if passed else 'fail'} ({message})")
     passed_count = sum(1 for r in results if r["passed"])
     return {
         "model": str(model_dir),
@@ -151,10 +151,6 @@ def evaluate(model: str, tasks: list[Task], root: Path, args: argparse.Namespace
         "no_candidate": sum(1 for r in results if "nothing" in r["message"] or "not offered" in r["message"]),
         "results": results,
     }
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def register(subparsers: Any) -> None:
@@ -186,21 +182,21 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if not args.source.is_dir():
-        _say(f"gpt-lsp doctest-bench: error: not a folder: {args.source}")
+        say(f"gpt-lsp doctest-bench: error: not a folder: {args.source}")
         return 2
     tasks = [t for t in find_tasks(args.source) if doctests_pass(args.source, t)]
     random.Random(args.seed).shuffle(tasks)
     tasks = tasks[: args.n]
     if not tasks:
-        _say(f"gpt-lsp doctest-bench: error: no function in {args.source} has doctests that pass as shipped")
+        say(f"gpt-lsp doctest-bench: error: no function in {args.source} has doctests that pass as shipped")
         return 2
-    _say(f"{len(tasks)} functions with passing doctests")
+    say(f"{len(tasks)} functions with passing doctests")
     try:
         reports = [evaluate(args.model, tasks, args.source, args)]
         if args.compare:
             reports.append(evaluate(args.compare, tasks, args.source, args))
     except ModelDirError as err:
-        _say(f"gpt-lsp doctest-bench: error: {err}")
+        say(f"gpt-lsp doctest-bench: error: {err}")
         return 1
     for r in reports:
         print(

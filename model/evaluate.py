@@ -177,7 +177,7 @@ def evaluate_model(model: str | Path, files: list[str], args: argparse.Namespace
     report["lm"] = language_model_figures(engine, files, args.lm_tokens)
     for name, mid in (("boundary", False), ("mid_identifier", True)):
         samples = sample_lines(files, args.n, args.seed, mid)
-        _say(f"{model_dir.name}: {len(samples)} {name} cuts")
+        say(f"{model_dir.name}: {len(samples)} {name} cuts")
         results = complete_samples(pipeline, samples)
         report[name] = summarize_lines(results, args.seed)
         report[name + "_examples"] = results[:20]
@@ -222,13 +222,14 @@ def aligned(rows: list[list[str]]) -> str:
 
 def open_engine(model: str | Path, variant: str, threads: int) -> tuple[Path, Engine]:
     """A model named as `--model` names it (folder, GGUF file or name), loaded and warmed up."""
-    model_dir = resolve_model(model, on_stage=_say)
+    model_dir = resolve_model(model, on_stage=say)
     engine = Engine(load_model_dir(model_dir), variant, threads)
     engine.warm_up()
     return model_dir, engine
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
+    """A progress line for the person running a measurement (stderr: stdout carries the report)."""
     print(message, file=sys.stderr, flush=True)
 
 
@@ -289,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
         if args.compare:
             reports.append(evaluate_model(args.compare, files, args))
     except (CorpusError, ModelDirError) as err:
-        _say(f"gpt-lsp eval: error: {err}")
+        say(f"gpt-lsp eval: error: {err}")
         return 1
     print(format_table(reports))
     if args.json:
