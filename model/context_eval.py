@@ -139,7 +139,7 @@ def run_cuts(
                 "name": cut.name,
                 "unseen": cut.name not in s.text[: s.cut],
                 # What the line reads after accepting: the typed part of a word, then the completion.
-                "typed": _TYPED.search(s.text[: s.cut]).group() if _TYPED.search(s.text[: s.cut]) else "",
+                "typed": typed.group() if (typed := _TYPED.search(s.text[: s.cut])) else "",
                 "target": s.target,
                 "prediction": prediction,
                 "ms": ms,
