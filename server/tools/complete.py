@@ -218,7 +218,7 @@ def complete_document(doc: Any, position: Position, pipeline: Pipeline, want_exp
 
 
 def complete_file(
-    path: Path, line: int, col: int | None, model: str | None, want_explain: bool, other_files: bool = True
+    path: Path, line: int, col: int | None, model: str | None, want_explain: bool, other_files: bool = False
 ) -> dict:
     """Load the model, complete at (line, col) of `path` and return the report as plain data.
 

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from ..inference.model_select import add_model_option
+from ..settings import Settings
 
 # Shown instead of a token that is not printable text, so the table keeps one row per token.
 _VISIBLE = str.maketrans({"\n": "\\n", "\t": "\\t", "\r": "\\r"})
@@ -29,10 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="show the prompt, what was cut or redacted, and each token's odds",
     )
     parser.add_argument(
-        "--no-other-files",
-        dest="other_files",
-        action="store_false",
-        help="use this file alone, without context from the other files of its project",
+        "--other-files",
+        action=argparse.BooleanOptionalAction,
+        default=Settings().context.other_files,
+        help="index the file's project and give the model context from its other files, as the "
+        "server does with context.otherFiles (default: the server's default, off)",
     )
     parser.set_defaults(func=run)
 

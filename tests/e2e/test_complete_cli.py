@@ -97,3 +97,16 @@ def test_gated_position_and_bad_target(demo_file: Path) -> None:
     result = run_complete(f"{demo_file}:99:1")
     assert result.returncode == 2 and "has 14 lines" in result.stderr
     assert run_complete("no-position.py").returncode == 2
+
+
+def test_other_files_of_the_project_only_when_asked(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "shapes.py").write_text("def polygon_area(points: list) -> float:\n    return 0.0\n")
+    main = tmp_path / "main.py"
+    main.write_text("from shapes import polygon_area\n\nprint(polygon_")
+    alone = json.loads(run_complete(f"{main}:3", "--json").stdout)
+    assert alone["related"] == []
+    asked = json.loads(run_complete(f"{main}:3", "--json", "--other-files", "--explain").stdout)
+    assert [(p["source"], p["path"]) for p in asked["related"]] == [("definition", "shapes.py")]
+    prompt = "".join(t["text"] for t in asked["explain"]["prompt_tokens"])
+    assert "# From shapes.py:\n# def polygon_area(points: list) -> float:\n" in prompt
