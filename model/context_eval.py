@@ -32,8 +32,8 @@ from gpt_lsp.model.evaluate import LineSample, aligned, open_engine, say
 from gpt_lsp.settings import GenerationSettings
 from gpt_lsp.text.documents import DocumentStore
 from gpt_lsp.workspace.index import FileOutline, WorkspaceIndex
+from gpt_lsp.workspace.neighbors import IDENTIFIER
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TYPED = re.compile(r"\w+$")
 _SKIP_LINE = re.compile(r"^\s*(#|$|\"\"\"|'''|@|import |from \S+ import )")
 MIN_NAME_CHARS = 4  # shorter names (`id`, `run`) are defined everywhere and say little
@@ -78,7 +78,7 @@ def repository_cuts(
             end = start + len(line)
             body = start + len(line) - len(line.lstrip())
             if not _SKIP_LINE.match(line) and len(line.strip()) >= 8:
-                uses = [m for m in _IDENTIFIER.finditer(line) if m.group() in names]
+                uses = [m for m in IDENTIFIER.finditer(line) if m.group() in names]
                 if uses:
                     use = rng.choice(uses)
                     name_start = start + use.start()

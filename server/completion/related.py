@@ -17,7 +17,6 @@ their redacted view, and the prompt builder redacts the block once more as a who
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -27,10 +26,10 @@ from pathlib import Path
 import tree_sitter
 
 from ..privacy.model_input import model_view
-from ..privacy.secret_files import is_secret_file, uri_path
+from ..privacy.secret_files import is_secret_file, local_path
 from ..text.documents import Document
 from ..workspace.index import FileOutline, WorkspaceIndex
-from ..workspace.neighbors import NeighborWindows
+from ..workspace.neighbors import IDENTIFIER, NeighborWindows
 from ..workspace.outline import Definition
 
 MAX_CHARS = 1600  # the whole block; the prompt builder trims it further to its token share
@@ -39,7 +38,6 @@ NEAR_CURSOR_LINES = 3  # identifiers on the cursor's line and the lines just abo
 MAX_DEFINITIONS_PER_NAME = 3  # a name defined in more files than this is too ambiguous to show
 MIN_TYPED_PREFIX = 3  # a half-typed identifier this long is looked up by prefix
 QUERY_LINES = 20  # the lines above the cursor that neighbouring windows are compared with
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TYPED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _KEYWORDS = frozenset(
     "def class return if elif else for while in not and or is None True False import from as with "
@@ -96,7 +94,7 @@ class RelatedFiles:
     # -- gathering ----------------------------------------------------------------------------
     def gather(self, doc: Document, offset: int) -> list[RelatedPiece]:
         """The pieces for a completion at `offset` of `doc`, most specific first, within max_chars."""
-        here = _local_path(doc.uri)
+        here = local_path(doc.uri)
         pieces: list[RelatedPiece] = []
         imported: list[tuple[FileOutline, str | None]] = []
         recent = self.recent(doc.uri)
@@ -117,7 +115,7 @@ class RelatedFiles:
         line = doc.index.line_of(offset)
         start = int(doc.index.starts[max(0, line - NEAR_CURSOR_LINES + 1)])
         text = doc.text[start:offset]
-        names = [n for n in reversed(_IDENTIFIER.findall(text)) if n not in _KEYWORDS]
+        names = [n for n in reversed(IDENTIFIER.findall(text)) if n not in _KEYWORDS]
         typed = _TYPED.search(text)  # the identifier the cursor is in, if any
         partial = typed.group() if typed else ""
         if len(partial) >= MIN_TYPED_PREFIX:
@@ -141,7 +139,7 @@ class RelatedFiles:
         """(module, imported name or None for the whole module) for each local Python import."""
         if self.index is None or doc.tree is None or doc.spec is None or doc.spec.name != "python":
             return []
-        here = _local_path(doc.uri)
+        here = local_path(doc.uri)
         found: list[tuple[FileOutline, str | None]] = []
         for node in doc.tree.root_node.children:
             if node.type == "import_from_statement":
@@ -241,13 +239,8 @@ def _submodule(package: str, name: str) -> str:
     return f"{package}{name}" if not package.strip(".") else f"{package}.{name}"
 
 
-def _local_path(uri: str) -> Path | None:
-    path = uri_path(uri)
-    return Path(os.path.abspath(path)) if path is not None else None
-
-
 def _shown_path(uri: str, index: WorkspaceIndex | None) -> str:
-    path = _local_path(uri)
+    path = local_path(uri)
     if path is None:
         return uri
     root = index.root_of(path) if index is not None else None

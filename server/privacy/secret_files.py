@@ -75,6 +75,12 @@ def uri_path(uri: str) -> Path | None:
     return Path(unquote(parsed.path))
 
 
+def local_path(uri: str) -> Path | None:
+    """The absolute local path of a file:// URI (`..` resolved, symlinks kept), None for other schemes."""
+    path = uri_path(uri)
+    return Path(os.path.abspath(path)) if path is not None else None
+
+
 class WorkspaceIgnores:
     """Answers "is this document ignored by its workspace's .gitignore files?" for the server.
 

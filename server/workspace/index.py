@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..privacy.secret_files import WorkspaceIgnores, is_secret_file, uri_path
+from ..privacy.secret_files import WorkspaceIgnores, is_secret_file, local_path
 from ..text.documents import Document
 from ..text.languages import language_for
 from .outline import Definition, outline
@@ -143,10 +143,9 @@ class WorkspaceIndex:
 
     def refresh(self, doc: Document) -> None:
         """Re-outline an open document from its current text (its unsaved edits count)."""
-        path = uri_path(doc.uri)
+        path = local_path(doc.uri)
         if path is None or doc.spec is None or doc.tree is None:
             return
-        path = Path(os.path.abspath(path))
         with self._lock:
             known = self._files.get(path)
         if known is not None and known.version == doc.version:

@@ -22,7 +22,7 @@ STRIDE_LINES = 10
 MIN_SIMILARITY = 0.15  # below this, a window shares little more than keywords with the cursor's code
 MAX_CACHED_DOCUMENTS = 32
 MAX_WINDOWS_PER_DOCUMENT = 2000  # a huge file contributes its first windows only
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # what counts as a name, for every lexical match
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Snippet:
 
 
 def identifiers(text: str) -> frozenset[str]:
-    return frozenset(_IDENTIFIER.findall(text))
+    return frozenset(IDENTIFIER.findall(text))
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
