@@ -285,9 +285,11 @@ class Session:
         return model_label(self.model_path())
 
     async def complete(
-        self, uri: str, position: Position, feature_enabled: bool, n: int = 1
+        self, uri: str, position: Position, feature_enabled: bool, n: int = 1, typing: bool = False
     ) -> tuple[Document, Outcome] | None:
-        """Run the pipeline off the event loop for up to `n` candidates; None when there is nothing to send."""
+        """Run the pipeline off the event loop for up to `n` candidates; None when there is nothing to send.
+
+        `typing`: the editor asked on its own as the user typed (Pipeline.complete)."""
         doc = self.documents.get(uri)
         if doc is None:
             log.info("completion for unknown document %s", uri)
@@ -311,7 +313,7 @@ class Session:
                 return None
         self.set_status("generating", "decoding", uri)
         try:
-            outcome = await self.decode(lambda: pipeline.complete(doc, position, cancelled, n), None)
+            outcome = await self.decode(lambda: pipeline.complete(doc, position, cancelled, n, typing=typing), None)
         except asyncio.CancelledError:  # $/cancelRequest: stop the decode at its next token
             event.set()
             self.set_status("ready", "cancelled", uri)

@@ -51,6 +51,9 @@ class GenerationSettings:
     max_tokens_line: int = 48  # token cap for a single-line completion
     max_tokens_block: int = 128  # token cap for a multi-line (block) completion
     timeout_ms: int = 1000  # stop decoding after this long and return what is ready
+    # While typing, a multi-line suggestion ends at its last complete line once this is spent;
+    # completions the user asks for decode up to timeoutMs. 0 = whole blocks while typing too.
+    typing_budget_ms: int = 250
     temperature: float = 0.0  # 0 = greedy (deterministic); > 0 samples
     debounce_ms: int = 0  # extra wait before decoding; clients usually debounce already
 
@@ -126,9 +129,10 @@ def _validate(settings: Settings) -> None:
             raise SettingsError(f"generation.{_camel(name)} must be positive")
     if not 1 <= settings.inline_completion.candidates <= MAX_INLINE_CANDIDATES:
         raise SettingsError(f"inlineCompletion.candidates must be between 1 and {MAX_INLINE_CANDIDATES}")
-    if gen.temperature < 0 or gen.debounce_ms < 0 or settings.model.threads < 0:
+    if min(gen.temperature, gen.debounce_ms, gen.typing_budget_ms, settings.model.threads) < 0:
         raise SettingsError(
-            "generation.temperature, generation.debounceMs and model.threads must not be negative"
+            "generation.temperature, generation.debounceMs, generation.typingBudgetMs and model.threads "
+            "must not be negative"
         )
 
 

@@ -22,7 +22,7 @@ from ..text.documents import Document, Position
 from ..text.syntax_tree import indent_width, parser_for
 from .cache import GenerationCache, TypingThrough
 from .context import CompletionContext, CompletionKind, analyze
-from .postprocess import Edit, adds_parse_errors, block_stop, line_stop, shape_edit
+from .postprocess import Edit, LineBudget, adds_parse_errors, block_stop, line_stop, shape_edit
 from .prompt import RELATED_SHARE, Prompt, build_fim_prompt
 from .related import RelatedFiles, RelatedPiece, render
 
@@ -117,7 +117,11 @@ class Pipeline:
         cancelled: Callable[[], bool] = lambda: False,
         n: int = 1,
         observe: DecodeObserver | None = None,
+        typing: bool = False,
     ) -> Outcome:
+        """Suggestions at `position`. `typing` marks a request the editor sent on its own while the
+        user types (not one they asked for): a multi-line suggestion then ends at a line end once
+        `generation.typingBudgetMs` is spent."""
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
@@ -156,7 +160,10 @@ class Pipeline:
         )
         lap("prompt")
         stop = line_stop if ctx.kind is CompletionKind.LINE else block_stop(_min_indent(ctx))
-        key = (tuple(prompt.ids), ctx.kind, limits.max_tokens, limits.temperature, prompt.healed)
+        budget_ms = self.generation.typing_budget_ms if typing and ctx.kind is CompletionKind.BLOCK else 0
+        budget = LineBudget(stop, budget_ms) if budget_ms else None
+        stop = budget or stop
+        key = (tuple(prompt.ids), ctx.kind, limits.max_tokens, limits.temperature, prompt.healed, budget_ms)
         generations: list[Generation] = []
         cached = False
         # The first candidate is the one a single-candidate request gets (greedy by default, and
@@ -177,6 +184,8 @@ class Pipeline:
                 rng if step.temperature > 0 else None,
                 observe,
             )
+            if budget is not None and budget.spent:
+                generation = replace(generation, stop_reason="budget")
             if not generations and limits.temperature == 0 and generation.stop_reason != "cancelled":
                 self.cache.put(key, generation)
             generations.append(generation)

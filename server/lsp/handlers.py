@@ -67,8 +67,9 @@ async def inline_completion(
     ls: GptLanguageServer, params: lsp.InlineCompletionParams
 ) -> lsp.InlineCompletionList | None:
     session, settings = ls.session, ls.session.settings.inline_completion
+    typing = params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Automatic
     found = await session.complete(
-        params.text_document.uri, to_position(params.position), settings.enable, settings.candidates
+        params.text_document.uri, to_position(params.position), settings.enable, settings.candidates, typing
     )
     if not found:
         return None
@@ -80,7 +81,10 @@ async def inline_completion(
 
 async def completion(ls: GptLanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
     session, cursor = ls.session, to_position(params.position)
-    found = await session.complete(params.text_document.uri, cursor, session.settings.completion.enable)
+    invoked = params.context is not None and params.context.trigger_kind == lsp.CompletionTriggerKind.Invoked
+    found = await session.complete(
+        params.text_document.uri, cursor, session.settings.completion.enable, typing=not invoked
+    )
     items = completion_items(*found, cursor) if found else []
     return lsp.CompletionList(is_incomplete=True, items=items)
 

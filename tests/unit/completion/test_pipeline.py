@@ -4,6 +4,8 @@ and tests/e2e; here the model's answer is fixed so each rule is pinned down exac
 
 from __future__ import annotations
 
+import time
+
 from gpt_lsp.completion.context import CompletionKind
 from gpt_lsp.completion.pipeline import SAMPLING_TEMPERATURE, Pipeline
 from gpt_lsp.completion.prompt import FimIds
@@ -148,6 +150,31 @@ def test_block_completion_stops_at_the_dedent():
     [s] = outcome.suggestions
     assert s.kind is CompletionKind.BLOCK
     assert "other" not in s.text and "return len(self.items)" in s.text
+
+
+class SlowEngine(ScriptedEngine):
+    """Decodes one character at a time, asking the stop rule after each, and the second line slowly."""
+
+    def generate(self, prompt_ids, limits, stop=None, cancelled=lambda: False, healed="", rng=None, observe=None):
+        answer = healed + self.answers.pop(0) + "\n"
+        for end in range(1, len(answer) + 1):
+            if answer[end - 1] == "\n":
+                time.sleep(0.01)
+            cut = stop(answer[:end]) if stop else None
+            if cut is not None:
+                return Generation(answer[:cut], end, "stop_rule", 1.0)
+        return Generation(answer, len(answer), "eos", 1.0)
+
+
+def test_while_typing_a_block_ends_at_the_last_line_ready_within_the_budget():
+    doc = make_doc("class A:\n    def size(self):\n\nx = 1\n")
+    answer = "        n = len(self.items)\n        return n"
+    settings = GenerationSettings(typing_budget_ms=5)
+    typed = Pipeline(SlowEngine(answer), settings).complete(doc, Position(2, 0), typing=True)
+    asked = Pipeline(SlowEngine(answer), settings).complete(doc, Position(2, 0))
+    assert [s.text for s in typed.suggestions] == ["        n = len(self.items)"]
+    assert typed.stop_reason == "budget" and typed.reason == "ok (budget)"
+    assert [s.text for s in asked.suggestions] == [answer] and asked.stop_reason == "eos"
 
 
 def test_models_trained_with_bos_get_it_before_every_prompt():

@@ -5,6 +5,7 @@ import tree_sitter_python
 
 from gpt_lsp.completion.postprocess import (
     Edit,
+    LineBudget,
     adds_parse_errors,
     block_stop,
     count_errors,
@@ -25,6 +26,25 @@ def test_block_stop_cuts_where_the_code_dedents_below_the_body():
     cut = stop(text)
     assert text[:cut] == "\n        x = 1\n        return x"
     assert stop("\n        x = 1\n        y") is None
+
+
+def test_a_spent_line_budget_ends_the_block_at_its_last_complete_line():
+    budget = LineBudget(block_stop(min_indent=5), ms=0)
+    assert budget("\n        x = 1\n        y = ") == len("\n        x = 1")
+    assert budget.spent
+
+
+def test_a_line_budget_never_leaves_an_empty_suggestion_or_overrides_the_rule():
+    budget = LineBudget(block_stop(min_indent=5), ms=0)
+    assert budget("\n        x = ") is None  # no complete line yet: decoding goes on
+    assert budget("  \n        x") is None
+    dedent = "\n        x = 1\n    def other():\n"
+    assert budget(dedent) == block_stop(min_indent=5)(dedent) and not budget.spent
+
+
+def test_a_line_budget_not_yet_spent_lets_the_block_grow():
+    budget = LineBudget(block_stop(min_indent=5), ms=60_000)
+    assert budget("\n        x = 1\n        y = 2\n        z") is None and not budget.spent
 
 
 def test_closing_characters_after_the_cursor_are_replaced_not_duplicated():
