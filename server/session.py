@@ -313,7 +313,9 @@ class Session:
                 return None
         self.set_status("generating", "decoding", uri)
         try:
-            outcome = await self.decode(lambda: pipeline.complete(doc, position, cancelled, n, typing=typing), None)
+            outcome = await self.decode(
+                lambda: pipeline.complete(doc, position, cancelled, n, typing=typing), None
+            )
         except asyncio.CancelledError:  # $/cancelRequest: stop the decode at its next token
             event.set()
             self.set_status("ready", "cancelled", uri)

@@ -206,7 +206,9 @@ class Engine:
         262,144); token healing filters candidates by it."""
         if self._vocab_text is None:
             size = self.tokenizer.get_vocab_size()
-            self._vocab_text = self.tokenizer.decode_batch([[i] for i in range(size)], skip_special_tokens=False)
+            self._vocab_text = self.tokenizer.decode_batch(
+                [[i] for i in range(size)], skip_special_tokens=False
+            )
         return self._vocab_text
 
     # -- the model -----------------------------------------------------------------------------

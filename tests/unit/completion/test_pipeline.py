@@ -155,7 +155,9 @@ def test_block_completion_stops_at_the_dedent():
 class SlowEngine(ScriptedEngine):
     """Decodes one character at a time, asking the stop rule after each, and the second line slowly."""
 
-    def generate(self, prompt_ids, limits, stop=None, cancelled=lambda: False, healed="", rng=None, observe=None):
+    def generate(
+        self, prompt_ids, limits, stop=None, cancelled=lambda: False, healed="", rng=None, observe=None
+    ):
         answer = healed + self.answers.pop(0) + "\n"
         for end in range(1, len(answer) + 1):
             if answer[end - 1] == "\n":
