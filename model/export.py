@@ -65,6 +65,12 @@ SUPPORTED_MODEL_TYPES = (
     "gpt_bigcode",
     "gpt_neox",
 )
+# Recorded in every export's provenance; raised when the exported graph changes, so cached builds
+# (`gpt-lsp build gemma-code`) made by an older exporter are exported again. 2: grouped attention.
+EXPORT_REVISION = 2
+# Families whose eager attention is transformers' grouped-query one (repeat_kv, then the products):
+# exported with model/attention.py, which reads the cache without repeating it.
+GROUPED_ATTENTION_TYPES = ("llama", "qwen2", "gemma3_text", "starcoder2", "phi3")
 # Opset 17 has LayerNormalization and is read by every onnxruntime since 1.13.
 DEFAULT_OPSET = 17
 # Shapes of the example used to trace the graph. Past and sequence lengths differ from each other
@@ -119,7 +125,8 @@ def export_checkpoint(
     out_dir = Path(out_dir)
     hf_config = read_checkpoint_config(checkpoint)
     model_config = _model_config(checkpoint, hf_config, context_length, int8)
-    model_config = replace(model_config, provenance=checkpoint_provenance(checkpoint))
+    provenance = {**checkpoint_provenance(checkpoint), "export_revision": EXPORT_REVISION}
+    model_config = replace(model_config, provenance=provenance)
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in VARIANT_FILES.values():  # a variant left from an earlier export would be misleading
         (out_dir / stale).unlink(missing_ok=True)
@@ -213,8 +220,16 @@ def _load_model(checkpoint: Path) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
-    # Eager attention: its explicit mask and softmax trace into plain ONNX ops on every model type.
-    model = AutoModelForCausalLM.from_pretrained(checkpoint, attn_implementation="eager", dtype=torch.float32)
+    from gpt_lsp.model import attention
+
+    # Explicit mask and softmax that trace into plain ONNX ops: transformers' eager attention, or
+    # for families whose eager attention repeats grouped key/value heads, the same arithmetic
+    # without the copy (model/attention.py).
+    model_type = read_checkpoint_config(checkpoint)["model_type"]
+    implementation = attention.register() if model_type in GROUPED_ATTENTION_TYPES else "eager"
+    model = AutoModelForCausalLM.from_pretrained(
+        checkpoint, attn_implementation=implementation, dtype=torch.float32
+    )
     model.config.use_cache = True
     return model.eval()
 

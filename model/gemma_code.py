@@ -112,6 +112,18 @@ def merge_into(
     advance()
 
 
+def is_current(model_dir: Path) -> bool:
+    """Built, and by this exporter: a build from an older one is exported again from its cached
+    checkpoint (it still serves, only slower)."""
+    from gpt_lsp.model.export import EXPORT_REVISION
+
+    config = model_dir / "gpt-lsp.json"
+    if not config.is_file():
+        return False
+    provenance = json.loads(config.read_text(encoding="utf-8")).get("provenance") or {}
+    return provenance.get("export_revision") == EXPORT_REVISION
+
+
 def build(adapter: Path = ADAPTER, rebuild: bool = False) -> Path:
     """The servable gemma-code model directory (ONNX fp32 + int8), built once per base and adapter."""
     from tqdm import tqdm
@@ -128,7 +140,7 @@ def build(adapter: Path = ADAPTER, rebuild: bool = False) -> Path:
         model_dir = build_dir(digest, adapter) / "model"
         if rebuild:
             shutil.rmtree(build_dir(digest, adapter), ignore_errors=True)
-        if (model_dir / "gpt-lsp.json").is_file():
+        if is_current(model_dir):
             bar.update(len(STAGES))
             return model_dir
         checkpoint = merged_checkpoint(adapter, stage, bar.update)

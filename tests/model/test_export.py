@@ -19,6 +19,8 @@ import pytest
 
 from gpt_lsp.inference.model_dir import ModelDir, ModelDirError, load_model_dir
 from gpt_lsp.model.export import (
+    EXPORT_REVISION,
+    GROUPED_ATTENTION_TYPES,
     SUPPORTED_MODEL_TYPES,
     ExportError,
     example_inputs,
@@ -159,6 +161,38 @@ def test_onnx_logits_match_torch(exported, tiny_tokenizer):
         expected = torch_model(exported.checkpoint)(torch.tensor([ids])).logits[0].numpy()
     got, _ = onnx_forward(session(exported.model_dir), ids, empty_past(session(exported.model_dir)))
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("softcap", [None, 5.0])
+def test_grouped_attention_is_eager_attention_without_repeated_heads(softcap):
+    """Same outputs and weights as transformers' eager attention (which repeats each key/value head
+    for its query heads), for a prefill with a mask that hides some positions."""
+    import torch
+    from transformers.models.gemma3.modeling_gemma3 import eager_attention_forward
+
+    from gpt_lsp.model.attention import grouped_attention
+
+    torch.manual_seed(0)
+    module = torch.nn.Module().eval()
+    module.num_key_value_groups, module.head_dim = 3, 8
+    query = torch.randn(2, 6, 5, 8)
+    key, value = torch.randn(2, 2, 7, 8), torch.randn(2, 2, 7, 8)
+    mask = torch.zeros(2, 1, 5, 7)
+    mask[0, :, :, :2] = torch.finfo(torch.float32).min
+    expected = eager_attention_forward(module, query, key, value, mask, scaling=0.3, softcap=softcap)
+    got = grouped_attention(module, query, key, value, mask, scaling=0.3, softcap=softcap)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e)
+
+
+def test_grouped_families_export_without_copying_the_cache(exported):
+    """The cache reaches the attention products without an Expand (repeat_kv's copy per head)."""
+    import onnx
+
+    if exported.model_type not in GROUPED_ATTENTION_TYPES:
+        pytest.skip(f"{exported.model_type} does not group its key/value heads")
+    graph = onnx.load(str(exported.model_dir.path / "model.onnx"), load_external_data=False).graph
+    assert not [n.name for n in graph.node if n.op_type == "Expand" and "self_attn" in n.name]
 
 
 def test_last_position_logits_equal_the_full_run(exported, tiny_tokenizer):
@@ -307,6 +341,7 @@ def test_export_records_where_the_weights_came_from(exported):
     assert provenance["source"] == str(exported.checkpoint.resolve())
     assert provenance["format"] == "huggingface"
     assert len(provenance["sha256"]) == 64
+    assert provenance["export_revision"] == EXPORT_REVISION
 
 
 def test_model_card_license_is_recorded(tmp_path):

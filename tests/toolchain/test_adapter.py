@@ -241,3 +241,19 @@ def test_shipped_adapter_is_small_and_carries_the_terms() -> None:
     assert gemma_code.ADAPTER.stat().st_size < 10_000_000
     tensors, header = adapter.read_adapter(gemma_code.ADAPTER)
     assert len(header["base_sha256"]) == 64 and all(k.endswith((".lora_a", ".lora_b")) for k in tensors)
+
+
+def test_a_build_from_an_older_exporter_is_exported_again(tmp_path: Path) -> None:
+    from gpt_lsp.model import gemma_code
+    from gpt_lsp.model.export import EXPORT_REVISION
+
+    model_dir = tmp_path / "model"
+    assert not gemma_code.is_current(model_dir)  # never built
+    model_dir.mkdir()
+    for provenance, current in (
+        ({}, False),
+        ({"export_revision": EXPORT_REVISION - 1}, False),
+        ({"export_revision": EXPORT_REVISION}, True),
+    ):
+        (model_dir / "gpt-lsp.json").write_text(json.dumps({"provenance": provenance}))
+        assert gemma_code.is_current(model_dir) is current
