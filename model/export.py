@@ -66,8 +66,9 @@ SUPPORTED_MODEL_TYPES = (
     "gpt_neox",
 )
 # Recorded in every export's provenance; raised when the exported graph changes, so cached builds
-# (`gpt-lsp build gemma-code`) made by an older exporter are exported again. 2: grouped attention.
-EXPORT_REVISION = 2
+# (`gpt-lsp build gemma-code`) made by an older exporter are exported again. 2: grouped attention;
+# 3: big int8 weights beside the graph (quantize.store_weights_beside).
+EXPORT_REVISION = 3
 # Families whose eager attention is transformers' grouped-query one (repeat_kv, then the products):
 # exported with model/attention.py, which reads the cache without repeating it.
 GROUPED_ATTENTION_TYPES = ("llama", "qwen2", "gemma3_text", "starcoder2", "phi3")
@@ -130,6 +131,7 @@ def export_checkpoint(
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in VARIANT_FILES.values():  # a variant left from an earlier export would be misleading
         (out_dir / stale).unlink(missing_ok=True)
+        (out_dir / f"{stale}.data").unlink(missing_ok=True)
 
     started = time.perf_counter()
     say(f"loading {checkpoint} ({hf_config['model_type']})")

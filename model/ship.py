@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gpt_lsp.inference.model_dir import CONFIG_NAME, TOKENIZER_NAME, VARIANT_FILES, load_model_dir
+from gpt_lsp.inference.onnx_external import external_data_locations
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
 MAX_BYTES = 30 * 1024 * 1024
@@ -32,6 +33,8 @@ def ship(source: Path, target: Path = DEFAULT_DIR, description: str = "") -> int
         if stale.is_file():
             stale.unlink()
     shutil.copyfile(model.onnx_path("int8"), target / VARIANT_FILES["int8"])
+    for location in external_data_locations(model.onnx_path("int8")):  # weights kept beside the graph
+        shutil.copyfile(source / location, target / location)
     shutil.copyfile(model.tokenizer_path, target / TOKENIZER_NAME)
     for extra in ("hints.json",):
         if (source / extra).is_file():

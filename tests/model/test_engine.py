@@ -106,6 +106,26 @@ def test_prefix_reuse_prefills_only_the_new_tokens_and_decodes_the_same(engine):
     assert warm == cold
 
 
+def test_a_keystroke_stops_a_long_prefill_between_chunks_and_the_work_is_kept(engine, monkeypatch):
+    """A prompt is prefilled a chunk at a time; cancelled after the first chunk, the decode ends at
+    once, and the next prompt sharing that start prefills only the rest, decoding as a cold run does."""
+    from gpt_lsp.inference import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "PREFILL_CHUNK", 8)
+    limits = DecodeLimits(max_tokens=4, timeout_ms=10_000)
+    ids = engine.encode(PROMPT)
+    assert len(ids) > 16
+    engine._kept.clear()
+    checks = []
+    stopped = engine.generate(ids, limits, cancelled=lambda: checks.append(1) or len(checks) > 1)
+    assert stopped.stop_reason == "cancelled" and stopped.tokens == 0
+    assert engine.last_prefill_tokens == 8
+    resumed = engine.generate(ids, limits)
+    assert engine.last_prefill_tokens == len(ids) - 8
+    engine._kept.clear()
+    assert resumed.ids == engine.generate(ids, limits).ids
+
+
 def test_common_prefix_counts_shared_leading_tokens():
     assert _common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
     assert _common_prefix([1, 2], [1, 2, 3]) == 2

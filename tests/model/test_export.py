@@ -435,3 +435,32 @@ def test_big_vocabularies_get_4_bit_embedding_and_output_layers(tmp_path, tiny_t
     # A random 65k-way output is full of near-ties (measured agreement 0.69); a broken 4-bit layout
     # would agree on about 1 position in 65,536.
     assert (fp32.argmax(-1) == int8.argmax(-1)).mean() >= 0.5
+
+
+def test_big_int8_weights_lie_beside_the_graph_aligned_for_memory_mapping(exported, tmp_path, tiny_tokenizer):
+    """Above a size (a test sets it to 0) the int8 weights move to `model.int8.onnx.data`, each at an
+    aligned offset; the directory still validates, ships, and computes the same logits."""
+    import onnx
+
+    from gpt_lsp.model.quantize import ALIGNMENT, store_weights_beside
+
+    if exported.model_type != "llama":
+        pytest.skip("one family is enough for the file layout")
+    model_dir = tmp_path / "model"
+    shutil.copytree(exported.model_dir.path, model_dir)
+    int8_path = model_dir / "model.int8.onnx"
+    store_weights_beside(int8_path, min_bytes=10**12)  # under the threshold: untouched
+    assert not (model_dir / "model.int8.onnx.data").exists()
+    store_weights_beside(int8_path, min_bytes=0)
+    graph = onnx.load(str(int8_path), load_external_data=False).graph
+    moved = [t for t in graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    assert moved and all(
+        int({e.key: e.value for e in t.external_data}["offset"]) % ALIGNMENT == 0 for t in moved
+    )
+    reloaded = load_model_dir(model_dir)
+    ids = tiny_tokenizer.encode(PROMPT).ids
+    before = session(exported.model_dir, "int8")
+    after = session(reloaded, "int8")
+    np.testing.assert_array_equal(
+        onnx_forward(after, ids, empty_past(after))[0], onnx_forward(before, ids, empty_past(before))[0]
+    )

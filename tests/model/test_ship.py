@@ -19,6 +19,21 @@ def test_shipped_copy_is_int8_only_and_loads(tiny_model_dir, tmp_path):
     assert engine.generate(engine.encode("x = "), DecodeLimits(3, 5000)).tokens <= 3
 
 
+def test_weights_kept_beside_the_graph_are_shipped_with_it(tiny_model_dir, tmp_path):
+    import shutil
+
+    from gpt_lsp.model.quantize import store_weights_beside
+
+    source = tmp_path / "big"
+    shutil.copytree(tiny_model_dir.path, source)
+    store_weights_beside(source / "model.int8.onnx", min_bytes=0)
+    target = tmp_path / "default"
+    ship(source, target, "test copy")
+    assert (target / "model.int8.onnx.data").is_file()
+    engine = Engine(load_model_dir(target))
+    assert engine.generate(engine.encode("x = "), DecodeLimits(3, 5000)).tokens <= 3
+
+
 def test_shipping_a_model_without_int8_is_refused(tiny_model_dir, tmp_path):
     fp32_only = tmp_path / "fp32"
     fp32_only.mkdir()
