@@ -91,6 +91,8 @@ async def bench_server(
     client = LanguageClient("gpt-lsp-bench", "0.1")
     ready = asyncio.Event()
     client.feature("gpt-lsp/status")(lambda p: ready.set() if p.state in ("ready", "error") else None)
+    # The syntax diagnostics the server publishes as the trace is typed; pygls logs each unhandled one.
+    client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)(lambda _: None)
     model_args = ["--model", str(model_dir)] if model_dir else []
     await client.start_io(sys.executable, "-m", "gpt_lsp", "--stdio", *model_args)
     server = client._server  # the child process pygls started

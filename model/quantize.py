@@ -18,6 +18,8 @@ putting only the vocabulary matrices in 4 bits keeps int8's prefill and 4-bit's 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +40,39 @@ class _DropPreprocessHint(logging.Filter):
         return "pre-processing before quantization" not in record.getMessage()
 
 
+@contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """Keep onnxruntime's quantizers to warnings. They log through the root logger, and importing
+    the 4-bit one sets the root level to INFO: a Gemma export printed 4,600 lines of per-tensor notes."""
+    root = logging.getLogger()
+    level, hint_filter = root.level, _DropPreprocessHint()
+    from onnxruntime.quantization import matmul_nbits_quantizer
+
+    root.setLevel(max(level, logging.WARNING))
+    root.addFilter(hint_filter)
+    nbits_log = logging.getLogger(matmul_nbits_quantizer.__name__)
+    nbits_level = nbits_log.level
+    nbits_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        root.removeFilter(hint_filter)
+        nbits_log.setLevel(nbits_level)
+
+
 def quantize_int8(src: Path, dst: Path) -> Path:
     """Write a dynamically quantized copy of the ONNX model `src` to `dst` and return `dst`."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    model: Any = Path(src)
-    loaded = onnx.load(str(src))
-    vocabulary_nodes = _vocabulary_nodes(loaded)
-    if vocabulary_nodes:
-        model = _four_bit(loaded, vocabulary_nodes)
-    del loaded
-    hint_filter = _DropPreprocessHint()
-    root = logging.getLogger()  # onnxruntime logs through the root logger (logging.warning)
-    root.addFilter(hint_filter)
-    try:
+    with _quiet_quantizer():
+        model: Any = Path(src)
+        loaded = onnx.load(str(src))
+        vocabulary_nodes = _vocabulary_nodes(loaded)
+        if vocabulary_nodes:
+            model = _four_bit(loaded, vocabulary_nodes)
+        del loaded
         quantize_dynamic(
             model_input=model,
             model_output=Path(dst),
@@ -61,8 +81,6 @@ def quantize_int8(src: Path, dst: Path) -> Path:
             per_channel=False,
             extra_options={"MatMulConstBOnly": True},
         )
-    finally:
-        root.removeFilter(hint_filter)
     store_weights_beside(Path(dst))
     return Path(dst)
 
