@@ -65,10 +65,10 @@ SUPPORTED_MODEL_TYPES = (
     "gpt_bigcode",
     "gpt_neox",
 )
-# Recorded in every export's provenance; raised when the exported graph changes, so cached builds
+# Recorded in every export's provenance (whose values are strings); raised when the exported graph changes, so cached builds
 # (`gpt-lsp build gemma-code`) made by an older exporter are exported again. 2: grouped attention;
 # 3: big int8 weights beside the graph (quantize.store_weights_beside).
-EXPORT_REVISION = 3
+EXPORT_REVISION = "3"
 # Families whose eager attention is transformers' grouped-query one (repeat_kv, then the products):
 # exported with model/attention.py, which reads the cache without repeating it.
 GROUPED_ATTENTION_TYPES = ("llama", "qwen2", "gemma3_text", "starcoder2", "phi3")
