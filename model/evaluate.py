@@ -22,7 +22,7 @@ from typing import Any
 
 from gpt_lsp.completion.pipeline import Pipeline
 from gpt_lsp.inference.engine import Engine, repetition_start
-from gpt_lsp.inference.model_dir import load_model_dir
+from gpt_lsp.inference.model_dir import ModelDirError, load_model_dir
 from gpt_lsp.inference.model_select import resolve_model
 from gpt_lsp.model import metrics
 from gpt_lsp.settings import GenerationSettings
@@ -159,6 +159,11 @@ def evaluate_model(model: str | Path, files: list[str], args: argparse.Namespace
     engine.repetition_guard = not args.no_repetition_guard
     if args.repetition_penalty is not None:
         engine.repetition_penalty = args.repetition_penalty
+    if args.prompt == "fim" and engine.fim is None:  # the pipeline would quietly prompt the prefix
+        raise ModelDirError(
+            f"{model_dir.path}: has no fill-in-the-middle sentinels, so --prompt fim cannot be measured; "
+            "it is prompted with the code before the cursor"
+        )
     generation = GenerationSettings(max_tokens_line=args.max_tokens, timeout_ms=args.timeout_ms)
     pipeline = Pipeline(engine, generation, token_healing=not args.no_healing, prompt=args.prompt)
     ablated = [
@@ -278,7 +283,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gpt_lsp.inference.model_dir import ModelDirError
     from gpt_lsp.model.corpus import CorpusError, load_corpus
 
     try:

@@ -80,3 +80,22 @@ def test_eval_on_an_empty_directory_says_what_to_do(tiny_model_dir, tmp_path, ca
     args = parser.parse_args(["eval", str(tiny_model_dir.path), str(tmp_path)])
     assert args.func(args) == 1
     assert "gpt-lsp eval: error:" in capsys.readouterr().err
+
+
+def test_fim_prompts_of_a_model_without_sentinels_are_refused_not_measured_as_prefix(
+    tiny_model_dir, tmp_path, capsys
+):
+    import shutil
+
+    model = tmp_path / "no-fim"
+    shutil.copytree(tiny_model_dir.path, model)
+    config = json.loads((model / "gpt-lsp.json").read_text())
+    (model / "gpt-lsp.json").write_text(json.dumps({**config, "fim": None, "completion_prompt": "prefix"}))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "sample.py").write_text("def f(x):\n    return x + 1\n" * 20)
+    parser = argparse.ArgumentParser()
+    evaluate.register(parser.add_subparsers())
+    args = parser.parse_args(["eval", str(model), str(data), "--all-files", "--prompt", "fim"])
+    assert args.func(args) == 1
+    assert "no fill-in-the-middle sentinels" in capsys.readouterr().err
