@@ -161,7 +161,7 @@ def evaluate_model(model: str | Path, files: list[str], args: argparse.Namespace
         engine.repetition_penalty = args.repetition_penalty
     if args.prompt == "fim" and engine.fim is None:  # the pipeline would quietly prompt the prefix
         raise ModelDirError(
-            f"{model_dir.path}: has no fill-in-the-middle sentinels, so --prompt fim cannot be measured; "
+            f"{model_dir}: has no fill-in-the-middle sentinels, so --prompt fim cannot be measured; "
             "it is prompted with the code before the cursor"
         )
     generation = GenerationSettings(max_tokens_line=args.max_tokens, timeout_ms=args.timeout_ms)
