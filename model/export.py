@@ -67,8 +67,9 @@ SUPPORTED_MODEL_TYPES = (
 )
 # Recorded in every export's provenance (whose values are strings); raised when the exported graph changes, so cached builds
 # (`gpt-lsp build gemma-code`) made by an older exporter are exported again. 2: grouped attention;
-# 3: big int8 weights beside the graph (quantize.store_weights_beside).
-EXPORT_REVISION = "3"
+# 3: big int8 weights beside the graph (quantize.store_weights_beside); 4: MLP output projections
+# quantized in blocks (quantize.MLP_OUTPUT_PROJECTIONS).
+EXPORT_REVISION = "4"
 # Families whose eager attention is transformers' grouped-query one (repeat_kv, then the products):
 # exported with model/attention.py, which reads the cache without repeating it.
 GROUPED_ATTENTION_TYPES = ("llama", "qwen2", "gemma3_text", "starcoder2", "phi3")

@@ -437,6 +437,28 @@ def test_big_vocabularies_get_4_bit_embedding_and_output_layers(tmp_path, tiny_t
     assert (fp32.argmax(-1) == int8.argmax(-1)).mean() >= 0.5
 
 
+def test_mlp_output_projections_are_quantized_in_blocks(exported):
+    """Where a few channels carry huge values (the MLP's output projection), weights and activations
+    are quantized per block of 32, the other projections per tensor; gpt2's Conv1D exports as Gemm
+    and keeps per-tensor int8."""
+    import onnx
+
+    graph = onnx.load(str(exported.model_dir.onnx_path("int8"))).graph
+    blockwise = {n.name for n in graph.node if n.op_type == "MatMulNBits"}
+    per_tensor = {n.name for n in graph.node if n.op_type == "MatMulInteger"}
+    if exported.model_type == "gpt2":
+        assert not blockwise and per_tensor
+        return
+    mlp_out = [name for name in blockwise if "/mlp/" in name]
+    assert len(mlp_out) == 2  # one per layer
+    assert not [
+        name
+        for name in per_tensor
+        if any(f"/mlp/{p}/" in name for p in ("down_proj", "c_proj", "dense_4h_to_h"))
+    ]
+    assert any("/mlp/" in name for name in per_tensor)  # the input projections stay per tensor
+
+
 def test_big_int8_weights_lie_beside_the_graph_aligned_for_memory_mapping(exported, tmp_path, tiny_tokenizer):
     """Above a size (a test sets it to 0) the int8 weights move to `model.int8.onnx.data`, each at an
     aligned offset; the directory still validates, ships, and computes the same logits."""
