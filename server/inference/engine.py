@@ -400,8 +400,9 @@ _AFTER_EVERY_CHARACTER = "\U0010ffff".encode()
 class _SortedTexts:
     """Token texts in sorted order as one UTF-8 buffer and offsets, searchable with `bisect`.
 
-    UTF-8 byte order is code point order, so the sort and every comparison work on bytes. A list of
-    262,144 Python strings would hold about 30 MB for as long as the server runs; this holds 4."""
+    UTF-8 byte order is code point order, so the sort and every comparison work on bytes. Gemma's
+    262,144 texts take about 4 MB here; as Python strings with a dict grouping them, the server's
+    resident memory was 18 MB higher (measured after warm-up)."""
 
     def __init__(self, texts: list[bytes]) -> None:
         self.blob = b"".join(texts)
@@ -415,9 +416,9 @@ class _SortedTexts:
 
 
 def _return_freed_memory() -> None:
-    """Hand memory that loading freed back to the system. Parsing Gemma's 33 MB tokenizer.json and
-    the ONNX file leaves about 250 MB free but held by glibc's allocator, counted in the server's
-    RSS for as long as it runs (measured: 590 MB -> 340 MB right after loading). Linux/glibc only."""
+    """Hand memory that loading freed back to the system. Parsing Gemma's 33 MB tokenizer.json leaves
+    about 200 MB free but held by glibc's allocator, counted in the server's RSS for as long as it
+    runs (measured right after loading the tokenizer: 347 MB resident, 152 MB after this). Linux/glibc only."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # another C library, or another system
