@@ -103,3 +103,23 @@ async def test_once_turned_on_the_workspace_is_indexed_and_other_files_reach_the
     _, outcome = await session.complete(uri, Position(2, 15), True)
     assert outcome.related == []
     session.shutdown()
+
+
+async def test_while_typing_a_block_suggestion_stops_at_a_line_end_once_the_budget_is_spent() -> None:
+    """The shipped model writes a multi-line block here; asked for, the whole block comes back,
+    sent while typing (with a 1 ms budget, spent before the first line ends) only its first line."""
+    from dataclasses import replace
+
+    from gpt_lsp.settings import GenerationSettings
+
+    session, _ = await loaded_session()
+    session.apply_settings(replace(Settings(), generation=GenerationSettings(typing_budget_ms=1)))
+    uri = "file:///p/loop.py"
+    session.open(uri, "python", 1, "def total(items):\n    result = 0\n    for item in items:\n        ")
+    asked = await session.complete(uri, Position(3, 8), True)
+    typed = await session.complete(uri, Position(3, 8), True, typing=True)
+    assert asked is not None and typed is not None
+    [whole], [first] = asked[1].suggestions, typed[1].suggestions
+    assert whole.text.count("\n") >= 1 and "\n" not in first.text
+    assert whole.text.startswith(first.text) and typed[1].reason == "ok (budget)"
+    session.shutdown()
