@@ -28,7 +28,7 @@ from gpt_lsp.completion.prompt import RELATED_SHARE
 from gpt_lsp.completion.related import RelatedFiles
 from gpt_lsp.inference.model_dir import ModelDirError
 from gpt_lsp.model import metrics
-from gpt_lsp.model.evaluate import LineSample, aligned, open_engine, say
+from gpt_lsp.model.evaluate import LineSample, add_decode_arguments, aligned, open_engine, say
 from gpt_lsp.settings import GenerationSettings
 from gpt_lsp.text.documents import DocumentStore
 from gpt_lsp.workspace.index import FileOutline, WorkspaceIndex
@@ -252,11 +252,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--compare", metavar="OTHER_MODEL", help="a second model on the same cuts")
     p.add_argument("--n", type=int, default=200, help="cuts in all, spread evenly over the repositories")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--variant", default="auto", choices=["auto", "int8", "fp32"])
-    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0 = half the cores)")
-    p.add_argument("--max-tokens", type=int, default=48, help="token cap per completion")
-    p.add_argument("--timeout-ms", type=int, default=60000, help="per-completion time cap")
+    add_decode_arguments(p, max_tokens=48, timeout_ms=60000)
     p.add_argument(
         "--shares",
         type=int,

@@ -29,7 +29,7 @@ from gpt_lsp.assist.snippets import SnippetKind, generate_snippet, plan_snippet
 from gpt_lsp.completion.pipeline import Pipeline
 from gpt_lsp.inference.engine import DecodeLimits
 from gpt_lsp.inference.model_dir import ModelDirError
-from gpt_lsp.model.evaluate import open_engine, say
+from gpt_lsp.model.evaluate import add_decode_arguments, open_engine, say
 from gpt_lsp.settings import GenerationSettings
 from gpt_lsp.text.documents import DocumentStore
 from gpt_lsp.text.languages import language_for
@@ -166,16 +166,12 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--compare", metavar="OTHER_MODEL", help="a second model on the same functions")
     p.add_argument("--n", type=int, default=30, help="functions to try (a fixed random sample; default 30)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--variant", default="auto", choices=["auto", "int8", "fp32"])
-    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0 = half the cores)")
-    p.add_argument(
-        "--max-tokens",
-        type=int,
-        default=GenerationSettings().max_tokens_block,
-        help="token cap per function body (default: the server's block cap, at most half the context)",
+    add_decode_arguments(
+        p,
+        max_tokens=GenerationSettings().max_tokens_block,
+        timeout_ms=120000,
+        max_tokens_help="token cap per function body (default: the server's block cap, at most half the context)",
     )
-    p.add_argument("--timeout-ms", type=int, default=120000, help="time cap per function body")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the full report here")
     p.set_defaults(func=run)
 

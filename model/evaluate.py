@@ -238,6 +238,20 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def add_decode_arguments(
+    p: argparse.ArgumentParser,
+    max_tokens: int,
+    timeout_ms: int,
+    max_tokens_help: str = "token cap per completion",
+) -> None:
+    """The options every measuring command shares: sampling seed, model variant, threads and decode caps."""
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variant", default="auto", choices=["auto", "int8", "fp32"])
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0 = half the cores)")
+    p.add_argument("--max-tokens", type=int, default=max_tokens, help=max_tokens_help)
+    p.add_argument("--timeout-ms", type=int, default=timeout_ms, help="per-completion time cap")
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "eval",
@@ -261,11 +275,7 @@ def register(subparsers: Any) -> None:
         "--all-files", action="store_true", help="use every file in DATA, not only its validation split"
     )
     p.add_argument("--n", type=int, default=1000, help="line-completion cuts per kind (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--variant", default="auto", choices=["auto", "int8", "fp32"])
-    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0 = half the cores)")
-    p.add_argument("--max-tokens", type=int, default=48, help="token cap per completion")
-    p.add_argument("--timeout-ms", type=int, default=5000, help="per-completion time cap")
+    add_decode_arguments(p, max_tokens=48, timeout_ms=5000)
     p.add_argument("--lm-tokens", type=int, default=200_000, help="tokens scored for loss/accuracy")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the full report here")
     p.add_argument("--no-healing", action="store_true", help="ablation: serve without token healing")
